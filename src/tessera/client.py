@@ -1,0 +1,255 @@
+"""The Python SDK: ``Client`` submits functions and commands, ``JobHandle`` follows one job.
+
+A client runs the controller inside its own process (embedded) unless a background controller
+already serves this ``TESSERA_HOME``, in which case it writes to the store and pokes that one.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import cloudpickle
+
+from tessera.config import Settings
+from tessera.controller import daemon
+from tessera.controller.core import Controller
+from tessera.errors import JobFailedError, TesseraError, WaitTimeoutError
+from tessera.executors.hardware import detect
+from tessera.jobfile import to_spec
+from tessera.models.job import Job
+from tessera.models.spec import ArraySpec, JobSpec
+from tessera.models.states import TERMINAL, JobState
+from tessera.store import Store
+from tessera.submit import submit as submit_specs
+
+
+class RemoteTraceback(Exception):  # noqa: N818 - mirrors concurrent.futures
+    """The traceback of an exception raised inside a job, attached as ``__cause__``."""
+
+    def __init__(self, tb: str) -> None:
+        super().__init__(tb)
+        self.tb = tb
+
+    def __str__(self) -> str:
+        return f'\n"""\n{self.tb.rstrip()}\n"""'
+
+
+class JobHandle:
+    """A submitted job. ``result()`` waits and returns its value or raises its exception."""
+
+    def __init__(self, client: Client, job_id: int, ref: str) -> None:
+        self._client = client
+        self.id = job_id
+        self.ref = ref
+
+    def __repr__(self) -> str:
+        return f"<JobHandle {self.ref} {self.state}>"
+
+    @property
+    def job(self) -> Job:
+        return self._client.store.job(self.ref)
+
+    @property
+    def state(self) -> JobState:
+        return self.job.state
+
+    def wait(self, timeout: float | None = None) -> Job:
+        return self._client.wait([self], timeout)[0]
+
+    def result(self, timeout: float | None = None) -> Any:
+        job = self.wait(timeout)
+        return self._client._value(job)
+
+    def cancel(self) -> None:
+        self._client.cancel([self])
+
+    def logs(self, stream: str = "stdout") -> str:
+        attempts = self._client.store.attempts(self.id)
+        if not attempts:
+            return ""
+        last = attempts[-1]
+        path = last.stdout_path if stream == "stdout" else last.stderr_path
+        path = path or _log_path(self._client.settings, self.job, last.number, stream)
+        try:
+            with open(path, errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+
+class Client:
+    """Submit work from Python. Use as a context manager so the embedded controller stops cleanly."""
+
+    def __init__(self, embedded: bool | None = None, **settings: Any) -> None:
+        self.settings = Settings.load(**settings)
+        self.store = Store(self.settings.db_url)
+        self.total = detect(self.settings)
+        self._events: dict[int, threading.Event] = {}
+        self._lock = threading.Lock()
+        self._controller: Controller | None = None
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._lock_cm = None
+        if embedded is None:
+            embedded = daemon.running_pid(self.settings) is None
+        if embedded:
+            self._start_embedded()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def _start_embedded(self) -> None:
+        from tessera.executors.local import LocalExecutor
+
+        cm = daemon.hold_lock(self.settings)
+        if not cm.__enter__():
+            cm.__exit__(None, None, None)
+            return  # a background controller took the home meanwhile: work through it
+        self._lock_cm = cm
+        executor = LocalExecutor(self.total, self.settings.workers, self.settings.kill_grace_s)
+        self._controller = Controller(self.settings, self.store, executor)
+        self._controller.on_terminal = self._ended
+        self._thread = threading.Thread(target=self._loop, name="tessera-controller", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        assert self._controller is not None
+        while not self._stop.is_set():
+            self._controller.step(0.5)
+
+    def close(self) -> None:
+        if self._controller is not None and self._thread is not None:
+            self._stop.set()
+            self._controller.executor.wake()
+            self._thread.join()
+            self._controller.close()
+            self._controller = None
+        if self._lock_cm is not None:
+            self._lock_cm.__exit__(None, None, None)
+            self._lock_cm = None
+        self.store.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def embedded(self) -> bool:
+        return self._controller is not None
+
+    # ------------------------------------------------------------------ submit
+
+    def submit(self, fn: Callable[..., Any], *args: Any, **options: Any) -> JobHandle:
+        """Run ``fn(*args, **kwargs)`` as a job. Options: name, cpus, memory_mb, gpus, timeout_s,
+        retries, queue, priority, project, tags, env, cwd, dependency, kwargs."""
+        kwargs = options.pop("kwargs", {})
+        payload = cloudpickle.dumps({"fn": fn, "args": args, "kwargs": kwargs})
+        options.setdefault("name", getattr(fn, "__name__", None))
+        spec = to_spec({**options, "payload": payload}, "submit")
+        return self._handles([spec])[0]
+
+    def submit_spec(self, spec: JobSpec | dict[str, Any]) -> JobHandle:
+        """Submit a job described as a spec (a command, a ``module:function`` or a kernel)."""
+        if isinstance(spec, dict):
+            spec = to_spec(spec)
+        return self._handles([spec])[0]
+
+    def map(self, fn: Callable[..., Any], items: Iterable[Any], timeout: float | None = None,
+            **options: Any) -> list[Any]:
+        """Run ``fn(item)`` for every item as one array job; results in order, like ``Executor.map``."""
+        handle = self.map_async(fn, items, **options)
+        return self.array_results(handle, timeout)
+
+    def map_async(self, fn: Callable[..., Any], items: Iterable[Any], **options: Any) -> JobHandle:
+        values = list(items)
+        if not values:
+            raise TesseraError("map needs at least one item", "pass a non-empty iterable")
+        payload = cloudpickle.dumps({"fn": fn, "args": (), "kwargs": options.pop("kwargs", {})})
+        options.setdefault("name", getattr(fn, "__name__", None))
+        cap = options.pop("max_running", None)
+        spec = to_spec({**options, "payload": payload}, "map").model_copy(
+            update={"array": ArraySpec.of_size(len(values), cap)})
+        elements = tuple(cloudpickle.dumps(v) for v in values)
+        job_id = submit_specs(self.store, [spec], self.total, element_payloads={0: elements})[0]
+        self._poke()
+        return JobHandle(self, job_id, str(job_id))
+
+    def array_results(self, handle: JobHandle, timeout: float | None = None) -> list[Any]:
+        self.wait([handle], timeout)
+        elements = sorted(self.store.jobs(array_id=handle.id, limit=10**8), key=lambda j: j.array_index or 0)
+        return [self._value(j) for j in elements]
+
+    def _handles(self, specs: Sequence[JobSpec]) -> list[JobHandle]:
+        ids = submit_specs(self.store, specs, self.total)
+        self._poke()
+        return [JobHandle(self, i, str(i)) for i in ids]
+
+    def _poke(self) -> None:
+        if self._controller is not None:
+            self._controller.poke()
+        else:
+            daemon.ensure_running(self.settings)
+            daemon.poke(self.settings)
+
+    # ------------------------------------------------------------------ wait and results
+
+    def _ended(self, job_ids: list[int]) -> None:
+        with self._lock:
+            for j in job_ids:
+                ev = self._events.pop(j, None)
+                if ev is not None:
+                    ev.set()
+
+    def wait(self, handles: Sequence[JobHandle], timeout: float | None = None) -> list[Job]:
+        """Wait until every job is terminal; returns their final records."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        out = []
+        for h in handles:
+            while True:
+                with self._lock:
+                    ev = self._events.setdefault(h.id, threading.Event())
+                job = self.store.job(h.ref)
+                if job.state in TERMINAL:
+                    with self._lock:
+                        self._events.pop(h.id, None)
+                    out.append(job)
+                    break
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    raise WaitTimeoutError(
+                        f"job {h.ref} is still {job.state} after {timeout:g} s",
+                        f"wait longer, or see why with `tessera explain {h.ref}`",
+                    )
+                step = 0.05 if self._controller is None else 1.0
+                ev.wait(step if left is None else min(left, step))
+        return out
+
+    def _value(self, job: Job) -> Any:
+        if job.state is JobState.SUCCEEDED:
+            res = self.store.result(job.id)
+            if res is None or res[1] is None:
+                return None
+            enc, data, _err = res
+            return json.loads(data) if enc == "json" else cloudpickle.loads(data)
+        res = self.store.result(job.id)
+        if res is not None and res[0] == "exception" and res[1] is not None:
+            exc = cloudpickle.loads(res[1])
+            raise exc from RemoteTraceback(res[2] or "")
+        raise JobFailedError(job.ref, job.state.value, job.reason.value if job.reason else None,
+                             res[2] if res else None)
+
+    def cancel(self, handles: Sequence[JobHandle]) -> int:
+        n = self.store.request_cancel([h.id for h in handles])
+        self._poke()
+        return n
+
+
+def _log_path(settings: Settings, job: Job, number: int, stream: str) -> str:
+    ext = "out" if stream == "stdout" else "err"
+    stem = f"{job.id}.{number}" if job.array_id is None else f"{job.array_index}.{number}"
+    return str(settings.logs_dir / str(job.array_id or job.id) / f"{stem}.{ext}")

@@ -1,0 +1,103 @@
+"""``Settings``: one object for every knob, read from ``TESSERA_*`` variables and ``$TESSERA_HOME/config.yaml``."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tessera.errors import SpecError
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where tessera keeps its state and how its controller behaves.
+
+    Each field reads ``TESSERA_<FIELD>`` (upper case) and, failing that, the same key in
+    ``$TESSERA_HOME/config.yaml``. ``gpus`` declares logical GPUs (for tests, or to hide some).
+    """
+
+    home: Path
+    db: str = ""
+    cpus: float | None = None
+    memory_mb: int | None = None
+    gpus: int | None = None
+    workers: int | None = None
+    lease_s: float = 30.0
+    heartbeat_s: float = 2.0
+    kill_grace_s: float = 5.0
+    infra_retries: int = 3
+    log_level: str = "WARNING"
+
+    @property
+    def db_url(self) -> str:
+        return self.db or f"sqlite:///{self.home / 'tessera.db'}"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.home / "logs"
+
+    @property
+    def scratch_dir(self) -> Path:
+        return self.home / "scratch"
+
+    @property
+    def socket_path(self) -> Path:
+        return self.home / "controller.sock"
+
+    @property
+    def lock_path(self) -> Path:
+        return self.home / "controller.lock"
+
+    @classmethod
+    def load(cls, **overrides: Any) -> Settings:
+        home = Path(overrides.pop("home", None) or os.environ.get("TESSERA_HOME") or "~/.tessera").expanduser()
+        file_values: dict[str, Any] = {}
+        cfg = home / "config.yaml"
+        if cfg.exists():
+            try:
+                file_values = yaml.safe_load(cfg.read_text()) or {}
+            except yaml.YAMLError as e:
+                raise SpecError(f"{cfg} is not valid YAML: {e}", f"fix or remove {cfg}") from None
+            if not isinstance(file_values, dict):
+                raise SpecError(f"{cfg} must be a mapping of settings", f"fix or remove {cfg}")
+        values: dict[str, Any] = {"home": home}
+        known = {f.name: f for f in fields(cls) if f.name != "home"}
+        unknown = set(file_values) - set(known)
+        if unknown:
+            raise SpecError(
+                f"{cfg} has unknown settings {sorted(unknown)}",
+                f"use only {', '.join(sorted(known))}",
+            )
+        for name, f in known.items():
+            raw = os.environ.get(f"TESSERA_{name.upper()}", file_values.get(name))
+            if name in overrides:
+                raw = overrides[name]
+            if raw is None or raw == "":
+                continue
+            values[name] = _coerce(name, str(f.type), raw)
+        return cls(**values)
+
+    def with_(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
+
+
+def _coerce(name: str, typ: str, raw: Any) -> Any:
+    try:
+        if "float" in typ:
+            v: Any = float(raw)
+        elif "int" in typ:
+            v = int(raw)
+        else:
+            return str(raw)
+    except (TypeError, ValueError):
+        raise SpecError(
+            f"setting {name}={raw!r} is not a number",
+            f"set TESSERA_{name.upper()} (or {name} in config.yaml) to a number",
+        ) from None
+    if v < 0:
+        raise SpecError(f"setting {name}={raw!r} is negative", f"give {name} a value of zero or more")
+    return v

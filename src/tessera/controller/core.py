@@ -1,0 +1,338 @@
+"""``Controller``: the thin loop that turns store state and executor events into decisions and writes.
+
+Each ``step`` polls the executor, commits outcomes (fenced by lease token), resolves dependencies
+and backoffs, acts on cancel requests, then asks the pure scheduler which runnable jobs start.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import shutil
+import socket
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from tessera.config import Settings
+from tessera.executors import procs
+from tessera.executors.base import Executor, Launch, Outcome
+from tessera.models.job import Job
+from tessera.models.spec import RetryPolicy
+from tessera.models.states import TERMINAL, WAITING, JobState, Reason
+from tessera.scheduler.decide import Capacity, Placement, Running, decide
+from tessera.scheduler.deps import DepStatus, evaluate
+from tessera.scheduler.outcome import next_state
+from tessera.store import Claim, End, Move, Store
+
+logger = logging.getLogger(__name__)
+
+WINDOW = 256  # runnable jobs considered per scheduling round
+
+
+@dataclass
+class _Active:
+    job_id: int
+    placement: Placement
+    ends_by: float
+    array_id: int | None
+    policy: RetryPolicy
+    retries_used: int
+    infra_used: int
+    stdout_path: str = ""
+    stderr_path: str = ""
+    ran: bool = False
+
+
+class Controller:
+    """Owns one executor and drives jobs through their lifecycle. One thread calls ``step``."""
+
+    def __init__(self, settings: Settings, store: Store, executor: Executor) -> None:
+        self.settings = settings
+        self.store = store
+        self.executor = executor
+        self.id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self.total: Capacity = executor.capacity()
+        self.free = self.total
+        self.active: dict[int, _Active] = {}
+        self.array_running: Counter[int] = Counter()
+        self.on_terminal: Callable[[list[int]], None] | None = None
+        self._poked = threading.Event()
+        self._dirty = True
+        self._hwm = 0
+        self._next_backoff: float | None = 0.0
+        self._next_beat = 0.0
+        self._next_cancel_check = 0.0
+        self.started_at = time.time()
+        store.register_controller(self.id, os.getpid(), socket.gethostname(), self.started_at)
+        self._recover()
+
+    # ------------------------------------------------------------------ public
+
+    def poke(self) -> None:
+        """Something changed in the store (a submit, a cancel): look again soon. Thread-safe."""
+        self._poked.set()
+        self.executor.wake()
+
+    def step(self, timeout: float = 0.5) -> None:
+        started, outcomes = self.executor.poll(timeout if not self._poked.is_set() else 0.0)
+        now = time.time()
+        finished = {o.attempt_id for o in outcomes}
+        live = [s for s in started if s.attempt_id not in finished and s.attempt_id in self.active]
+        for s in started:
+            if s.attempt_id in self.active:
+                self.active[s.attempt_id].ran = True
+        if live:
+            self.store.running([(s.job_id, s.attempt_id, s.at, s.pid, self.active[s.attempt_id].stdout_path,
+                                 self.active[s.attempt_id].stderr_path) for s in live])
+        if outcomes:
+            self._commit(outcomes, now)
+        poked = self._poked.is_set()
+        if poked:
+            self._poked.clear()
+            self._dirty = True
+            self._new_jobs()
+        if poked or now >= self._next_cancel_check:
+            self._next_cancel_check = now + 1.0
+            self._cancels()
+        if self._next_backoff is not None and now >= self._next_backoff:
+            self._backoffs(now)
+        if self._dirty:
+            self._schedule(now)
+        if now >= self._next_beat:
+            self._beat(now)
+
+    def status(self) -> dict[str, object]:
+        def cap(c: Capacity) -> dict[str, object]:
+            return {"cpus": c.cpus, "memory_mb": c.memory_mb, "gpus": len(c.gpus), "gpu_ids": list(c.gpus)}
+
+        return {
+            "id": self.id, "pid": os.getpid(), "started_at": self.started_at, "store": _safe_url(self.store.url),
+            "executors": [{"name": self.executor.name, "features": sorted(self.executor.features),
+                           "total": cap(self.total), "free": cap(self.free), "running": len(self.active)}],
+        }
+
+    def close(self, grace_s: float | None = None) -> None:
+        """Stop: running attempts are killed and requeued on the infrastructure budget."""
+        outcomes = self.executor.close(self.settings.kill_grace_s if grace_s is None else grace_s)
+        if outcomes:
+            self._commit(outcomes, time.time())
+        self.store.controller_beat(self.id, self.status(), stopped=True)
+
+    # ------------------------------------------------------------------ recovery
+
+    def _recover(self) -> None:
+        """Attempts left open by a dead controller: kill their leftovers, requeue them (infra budget)."""
+        open_ = self.store.expired_attempts(time.time(), exclude_owner=self.id)
+        if not open_:
+            return
+        jobs = {j.id: j for j in self.store.jobs(ids=[a.job_id for a in open_], limit=len(open_) + 1)}
+        ends = []
+        for a in open_:
+            procs.reap(a.pid, a.id, a.started_at)
+            job = jobs.get(a.job_id)
+            if job is None:
+                continue
+            nxt = next_state("lost", Reason.CONTROLLER_LOST, None, job.spec.retry, job.retries_used,
+                             job.infra_retries_used, self.settings.infra_retries, time.time())
+            ends.append(End(a.id, a.job_id, "lost", nxt.state, nxt.reason, nxt.detail, ended_at=time.time(),
+                            infra_inc=nxt.infra_inc, error="the controller running this attempt died"
+                            if nxt.state in TERMINAL else None))
+        committed = self.store.finish(ends)
+        logger.warning("recovered %d attempts left by a previous controller", len(committed))
+        self._after_terminal([e.job_id for e in ends if e.job_dst in TERMINAL])
+
+    # ------------------------------------------------------------------ outcomes
+
+    def _commit(self, outcomes: list[Outcome], now: float) -> None:
+        ends = []
+        failed_arrays: set[int] = set()
+        for o in outcomes:
+            act = self.active.pop(o.attempt_id, None)
+            if act is None:
+                continue
+            self.free = self.free.give(act.placement.cpus, act.placement.memory_mb, act.placement.gpus)
+            if act.array_id is not None:
+                self.array_running[act.array_id] -= 1
+            nxt = next_state(o.status, o.reason, o.exit_code, act.policy, act.retries_used, act.infra_used,
+                             self.settings.infra_retries, now, o.detail)
+            if act.array_id is not None and nxt.state in (JobState.FAILED, JobState.TIMED_OUT):
+                failed_arrays.add(act.array_id)
+            if nxt.state is JobState.PENDING and nxt.not_before_at is not None:
+                self._next_backoff = min(self._next_backoff or math.inf, nxt.not_before_at)
+            ends.append(End(
+                o.attempt_id, o.job_id, o.status, nxt.state, nxt.reason, nxt.detail, o.exit_code,
+                ran_at=o.ran_at if act.ran or o.ran_at else None, ended_at=o.ended_at or now,
+                not_before_at=nxt.not_before_at, retries_inc=nxt.retries_inc, infra_inc=nxt.infra_inc,
+                result_encoding=o.result_encoding, result=o.result, error=o.error, usage=o.usage,
+                stdout_path=act.stdout_path, stderr_path=act.stderr_path))
+        committed = set(self.store.finish(ends))
+        self._dirty = True
+        done = [e.job_id for e in ends if e.job_id in committed and e.job_dst in TERMINAL]
+        for e in ends:
+            if e.job_id in committed and e.job_dst is JobState.SUCCEEDED:
+                shutil.rmtree(self.settings.scratch_dir / str(e.attempt_id), ignore_errors=True)
+        if failed_arrays:
+            self._array_failures(failed_arrays)
+        self._after_terminal(done)
+
+    def _array_failures(self, arrays: set[int]) -> None:
+        for arr, (_cap, max_fail, failed) in self.store.array_limits(arrays).items():
+            if max_fail is not None and failed >= max_fail:
+                self._cancel([arr], Reason.ARRAY_MAX_FAILURES, f"{failed} elements failed (max {max_fail})")
+
+    def _after_terminal(self, job_ids: list[int]) -> None:
+        if not job_ids:
+            return
+        parents = {j.array_id for j in self.store.jobs(ids=job_ids, limit=len(job_ids) + 1) if j.array_id}
+        self._resolve(self.store.dependents([*job_ids, *parents]))
+        if self.on_terminal is not None:
+            ended = [*job_ids, *(p for p in parents if self.store.job(p).state in TERMINAL)]
+            self.on_terminal(ended)
+
+    # ------------------------------------------------------------------ dependencies and backoff
+
+    def _new_jobs(self) -> None:
+        waiting = self.store.waiting_on_deps(self._hwm)
+        self._hwm = max([self._hwm, self.store.max_job_id()])
+        if waiting:
+            self._resolve(waiting)
+
+    def _resolve(self, job_ids: Iterable[int]) -> None:
+        ids = list(job_ids)
+        if not ids:
+            return
+        states = self.store.dependency_states(ids)
+        jobs = {j.id: j for j in self.store.jobs(ids=ids, limit=len(ids) + 1)}
+        moves, released, never = [], [], []
+        for jid, deps in states.items():
+            job = jobs.get(jid)
+            if job is None or job.state is not JobState.PENDING or job.reason is not Reason.DEPENDENCY:
+                continue
+            status = evaluate((kind, state) for kind, _on, state in deps)
+            if status is DepStatus.SATISFIED:
+                if job.array_id is not None and self.store.job(job.array_id).state is JobState.PENDING:
+                    continue  # its array as a whole still waits
+                moves.append(Move(jid, JobState.RUNNABLE, frozenset({JobState.PENDING}), None, "dependencies satisfied"))
+                if job.is_array:
+                    released.append(jid)
+            elif status is DepStatus.NEVER:
+                bad = [f"{kind}:{on} ({state})" for kind, on, state in deps if state in {s.value for s in TERMINAL}]
+                never.append((jid, ", ".join(bad)))
+        if moves:
+            self.store.move(moves)
+            self._dirty = True
+        for parent in released:
+            self.store.release_elements(parent)
+            own = [j.id for j in self.store.jobs(states=[JobState.PENDING], array_id=parent, limit=10**7)
+                   if j.reason is Reason.DEPENDENCY]
+            self._resolve(own)
+        for jid, why in never:
+            self._cancel([jid], Reason.DEPENDENCY_NEVER, why)
+
+    def _backoffs(self, now: float) -> None:
+        due, self._next_backoff = self.store.due_backoffs(now)
+        if due:
+            self.store.move([Move(j, JobState.RUNNABLE, frozenset({JobState.PENDING}), Reason.RETRY, "backoff over")
+                             for j in due])
+            self._dirty = True
+
+    # ------------------------------------------------------------------ cancel
+
+    def _cancels(self) -> None:
+        reqs = self.store.cancel_requests()
+        if reqs:
+            self._cancel([jid for jid, _ in reqs], Reason.CANCELLED_BY_USER, "cancelled on request")
+
+    def _cancel(self, job_ids: list[int], reason: Reason, detail: str | None) -> None:
+        jobs = self.store.jobs(ids=job_ids, limit=len(job_ids) + 1)
+        targets = [j for j in jobs if not j.is_array]
+        for arr in (j for j in jobs if j.is_array):
+            targets += self.store.jobs(array_id=arr.id, states=[*WAITING, JobState.STARTING, JobState.RUNNING],
+                                       limit=10**7)
+        waiting = [j.id for j in targets if j.state in WAITING]
+        # array rows themselves end through their elements; an array with no element left waiting ends here
+        moved = self.store.move([Move(j, JobState.CANCELLED, frozenset(WAITING), reason, detail) for j in waiting])
+        for arr in (j for j in jobs if j.is_array and j.state in WAITING and not j.counts.get("size")):
+            self.store.move([Move(arr.id, JobState.CANCELLED, frozenset(WAITING), reason, detail)])
+        by_job = {a.job_id: aid for aid, a in self.active.items()}
+        for j in targets:
+            if j.state in (JobState.STARTING, JobState.RUNNING) and j.id in by_job:
+                self.executor.kill(by_job[j.id], Reason.CANCELLED_BY_USER if reason is Reason.CANCELLED_BY_USER else reason)
+        if moved:
+            self._after_terminal(moved)
+
+    # ------------------------------------------------------------------ scheduling
+
+    def _schedule(self, now: float) -> None:
+        self._dirty = False
+        if self.free.cpus <= 0 and not self.free.gpus:
+            return
+        cands = self.store.candidates(WINDOW)
+        if not cands:
+            return
+        arrays = {c.array_id for c in cands if c.array_id is not None}
+        caps = {a: lim[0] for a, lim in self.store.array_limits(arrays).items()}
+        running = [Running(a.placement.cpus, a.placement.memory_mb, a.placement.gpus, a.ends_by)
+                   for a in self.active.values()]
+        decision = decide(cands, self.free, running, now, self.array_running, caps)
+        if decision.reasons:
+            self.store.set_reasons(decision.reasons[:WINDOW])
+        if decision.placements:
+            self._launch(decision.placements, now)
+
+    def _launch(self, placements: list[Placement], now: float) -> None:
+        by_id = {p.job_id: p for p in placements}
+        attempts = self.store.start([Claim(p.job_id, self.executor.name, p.as_dict()) for p in placements],
+                                    self.id, self.settings.lease_s, now)
+        if not attempts:
+            return
+        jobs = {j.id: j for j in self.store.jobs(ids=[a.job_id for a in attempts], limit=len(attempts) + 1)}
+        pickled = [a.job_id for a in attempts if jobs[a.job_id].spec.kind == "pickle"]
+        payloads = self.store.payloads(pickled) if pickled else {}
+        for a in attempts:
+            job, p = jobs[a.job_id], by_id[a.job_id]
+            spec = job.spec
+            self.free = self.free.take(p.cpus, p.memory_mb, p.gpus)
+            if job.array_id is not None:
+                self.array_running[job.array_id] += 1
+            launch = self._launch_of(job, a.id, a.number, p, payloads.get(job.id))
+            self.active[a.id] = _Active(job.id, p, now + spec.timeout_s if spec.timeout_s else math.inf,
+                                        job.array_id, spec.retry, job.retries_used, job.infra_retries_used,
+                                        launch.stdout_path, launch.stderr_path)
+            self.executor.launch(launch)
+        self._dirty = True
+
+    def _launch_of(self, job: Job, attempt_id: int, number: int, p: Placement,
+                   payload: tuple[bytes | None, bytes | None] | None) -> Launch:
+        spec = job.spec
+        logs = self.settings.logs_dir / str(job.array_id or job.id)
+        stem = f"{job.id}.{number}" if job.array_id is None else f"{job.array_index}.{number}"
+        own, arr = payload if payload is not None else (None, None)
+        if job.array_id is None:
+            own, arr = own, None
+        return Launch(
+            attempt_id=attempt_id, job_id=job.id, ref=job.ref, kind=spec.kind, placement=p, attempt_number=number,
+            command=spec.command, function=spec.function, args=spec.args, kwargs=spec.kwargs,
+            kernel=spec.kernel, params=spec.params, payload=own, array_payload=arr, array_id=job.array_id,
+            array_index=job.array_index, env=spec.env, cwd=spec.cwd, timeout_s=spec.timeout_s,
+            stdout_path=str(logs / f"{stem}.out"), stderr_path=str(logs / f"{stem}.err"),
+            scratch_dir=str(self.settings.scratch_dir / str(attempt_id)),
+        )
+
+    def _beat(self, now: float) -> None:
+        self._next_beat = now + self.settings.heartbeat_s
+        if self.active:
+            self.store.renew_leases(self.id, self.settings.lease_s, now)
+        self.store.controller_beat(self.id, self.status())
+
+
+def _safe_url(url: str) -> str:
+    if "@" in url:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return url

@@ -1,0 +1,176 @@
+"""The controller as a background process: one per ``TESSERA_HOME``, held by a file lock.
+
+``ensure_running`` starts it when a command needs one; clients poke it through a Unix datagram
+socket after writing to the store (the store is the only channel that must not lose anything).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from tessera.config import Settings
+from tessera.errors import ControllerError
+
+logger = logging.getLogger(__name__)
+
+
+@contextlib.contextmanager
+def hold_lock(settings: Settings) -> Iterator[bool]:
+    """Try to become the controller of this home; yields whether the lock was taken."""
+    settings.home.mkdir(parents=True, exist_ok=True)
+    fd = os.open(settings.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        try:
+            yield True
+        finally:
+            os.ftruncate(fd, 0)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def running_pid(settings: Settings) -> int | None:
+    """The pid of the controller holding this home's lock, or None."""
+    if not settings.lock_path.exists():
+        return None
+    fd = os.open(settings.lock_path, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            text = settings.lock_path.read_text().strip()
+            return int(text) if text.isdigit() else -1
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
+def poke(settings: Settings) -> None:
+    """Tell the controller to look at the store now (best effort: it also looks periodically)."""
+    with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+        s.setblocking(False)
+        s.sendto(b"poke", str(settings.socket_path))
+
+
+def ensure_running(settings: Settings, timeout_s: float = 15.0) -> int:
+    """Start a background controller unless one runs; returns its pid."""
+    pid = running_pid(settings)
+    if pid:
+        return pid
+    settings.home.mkdir(parents=True, exist_ok=True)
+    log = open(settings.home / "controller.log", "ab")  # noqa: SIM115 - handed to the child
+    env = {**os.environ, "TESSERA_HOME": str(settings.home)}
+    proc = subprocess.Popen(  # noqa: S603
+        [sys.executable, "-m", "tessera.controller.daemon"], stdin=subprocess.DEVNULL, stdout=log,
+        stderr=log, start_new_session=True, close_fds=True, env=env,
+    )
+    log.close()
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        pid = running_pid(settings)
+        if pid and settings.socket_path.exists():
+            return pid
+        if proc.poll() is not None:
+            tail = (settings.home / "controller.log").read_text(errors="replace")[-2000:]
+            if running_pid(settings):  # lost a start race to another client: fine
+                return running_pid(settings) or proc.pid
+            raise ControllerError(
+                f"the controller exited at start with code {proc.returncode}:\n{tail}",
+                f"read {settings.home / 'controller.log'}; check TESSERA_HOME and TESSERA_DB",
+            )
+        time.sleep(0.02)
+    raise ControllerError(
+        f"the controller did not start within {timeout_s:g} s",
+        f"read {settings.home / 'controller.log'}",
+    )
+
+
+def stop(settings: Settings, timeout_s: float = 30.0) -> int | None:
+    """Stop the background controller (its running attempts are requeued); returns its pid."""
+    pid = running_pid(settings)
+    if not pid or pid < 0:
+        return None
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if running_pid(settings) is None:
+            return pid
+        time.sleep(0.05)
+    raise ControllerError(f"controller {pid} did not stop within {timeout_s:g} s", f"kill it: kill -9 {pid}")
+
+
+def serve(settings: Settings) -> int:
+    """Run the controller in this process until SIGTERM or SIGINT. Returns an exit code."""
+    from tessera.controller.core import Controller
+    from tessera.executors.hardware import detect
+    from tessera.executors.local import LocalExecutor
+    from tessera.store import Store
+
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    with hold_lock(settings) as mine:
+        if not mine:
+            logger.error("another controller holds %s", settings.lock_path)
+            return 1
+        stopping = threading.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stopping.set())
+        store = Store(settings.db_url)
+        executor = LocalExecutor(detect(settings), settings.workers, settings.kill_grace_s)
+        controller = Controller(settings, store, executor)
+        sock = _listen(settings.socket_path, controller.poke, stopping)
+        controller.poke()
+        try:
+            while not stopping.is_set():
+                controller.step(0.5)
+        finally:
+            controller.close()
+            sock.close()
+            with contextlib.suppress(FileNotFoundError):
+                settings.socket_path.unlink()
+            store.close()
+    return 0
+
+
+def _listen(path: Path, on_poke: object, stopping: threading.Event) -> socket.socket:
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    s.bind(str(path))
+    s.settimeout(0.5)
+
+    def loop() -> None:
+        while not stopping.is_set():
+            try:
+                s.recv(64)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            on_poke()  # type: ignore[operator]
+
+    threading.Thread(target=loop, name="tessera-poke", daemon=True).start()
+    return s
+
+
+if __name__ == "__main__":
+    sys.exit(serve(Settings.load()))

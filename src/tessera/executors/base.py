@@ -1,0 +1,97 @@
+"""The ``Executor`` protocol every backend implements, what it launches and what it reports back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Protocol
+
+from tessera.models.states import Reason
+from tessera.scheduler.decide import Capacity, Placement
+
+
+class Feature(StrEnum):
+    """What a backend supports; the controller and the tests read these rather than guess."""
+
+    COMMANDS = "commands"
+    FUNCTIONS = "functions"
+    WARM_WORKERS = "warm_workers"
+    GPU = "gpu"
+    MEMORY_LIMIT = "memory_limit"
+    PREEMPTIBLE = "preemptible"
+    MULTI_NODE = "multi_node"
+
+
+@dataclass(frozen=True, slots=True)
+class Launch:
+    """Everything needed to run one attempt; built by the controller from the store."""
+
+    attempt_id: int
+    job_id: int
+    ref: str
+    kind: str
+    placement: Placement
+    attempt_number: int = 1
+    command: tuple[str, ...] | None = None
+    function: str | None = None
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    kernel: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    payload: bytes | None = None
+    array_payload: bytes | None = None
+    array_id: int | None = None
+    array_index: int | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    cwd: str | None = None
+    timeout_s: float | None = None
+    stdout_path: str = ""
+    stderr_path: str = ""
+    scratch_dir: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How an attempt ended. ``status`` is succeeded, failed, timed_out, cancelled or lost."""
+
+    attempt_id: int
+    job_id: int
+    status: str
+    reason: Reason | None = None
+    detail: str | None = None
+    exit_code: int | None = None
+    ran_at: float | None = None
+    ended_at: float = 0.0
+    result_encoding: str | None = None
+    result: bytes | None = None
+    error: str | None = None
+    usage: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Started:
+    """A launched attempt: its process id (if it has one) and when it began running."""
+
+    attempt_id: int
+    job_id: int
+    at: float
+    pid: int | None = None
+
+
+class Executor(Protocol):
+    """A backend that runs attempts. ``poll`` blocks until something happened or ``timeout`` passed."""
+
+    name: str
+    features: frozenset[Feature]
+
+    def capacity(self) -> Capacity: ...
+
+    def launch(self, launch: Launch) -> None: ...
+
+    def kill(self, attempt_id: int, reason: Reason) -> None: ...
+
+    def poll(self, timeout: float) -> tuple[list[Started], list[Outcome]]: ...
+
+    def wake(self) -> None: ...
+
+    def close(self, grace_s: float = 5.0) -> list[Outcome]: ...

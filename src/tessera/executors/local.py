@@ -1,0 +1,359 @@
+"""``LocalExecutor``: runs attempts on this machine — commands as process groups, Python on warm workers.
+
+One selector watches worker pipes, command pidfds and a wake pipe. Timeouts and cancels send
+SIGTERM, wait the grace period without blocking the loop, then SIGKILL the whole tree, including
+grandchildren that left the group with setsid (found by the attempt marker in their environment).
+Memory limits: RLIMIT_AS for commands, and an RSS watchdog for every attempt with a limit.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import pickle
+import selectors
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+
+from tessera.executors import procs
+from tessera.executors.base import Feature, Launch, Outcome, Started
+from tessera.models.states import Reason
+from tessera.scheduler.decide import Capacity
+
+logger = logging.getLogger(__name__)
+
+SAMPLE_S = 0.25
+
+
+@dataclass
+class _Worker:
+    proc: subprocess.Popen[bytes]
+    conn: Connection
+    key: tuple[int, ...]
+    attempt: int | None = None
+    idle_since: float = field(default_factory=time.monotonic)
+
+
+@dataclass
+class _Run:
+    launch: Launch
+    since: float  # wall clock, for the marker scan
+    pid: int | None = None
+    proc: subprocess.Popen[bytes] | None = None
+    pidfd: int | None = None
+    worker: _Worker | None = None
+    deadline: float | None = None  # monotonic
+    killing: Reason | None = None
+    kill_at: float | None = None  # monotonic time to SIGKILL
+    peak_rss_mb: float = 0.0
+
+
+class LocalExecutor:
+    """Runs attempts on this machine. Not thread-safe: one controller loop drives it."""
+
+    name = "local"
+    features = frozenset({Feature.COMMANDS, Feature.FUNCTIONS, Feature.WARM_WORKERS, Feature.GPU, Feature.MEMORY_LIMIT})
+
+    def __init__(self, total: Capacity, workers: int | None = None, kill_grace_s: float = 5.0) -> None:
+        self.total = total
+        self.kill_grace_s = kill_grace_s
+        self.warm = workers if workers is not None else max(1, int(total.cpus))
+        self._sel = selectors.DefaultSelector()
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
+        self._sel.register(self._wake_r, selectors.EVENT_READ, ("wake", None))
+        self._idle: list[_Worker] = []
+        self._runs: dict[int, _Run] = {}
+        self._started: list[Started] = []
+        self._done: list[Outcome] = []
+        self._next_sample = 0.0
+        for _ in range(self.warm):
+            self._idle.append(self._spawn(()))
+
+    # ------------------------------------------------------------------ protocol
+
+    def capacity(self) -> Capacity:
+        return self.total
+
+    def wake(self) -> None:
+        try:
+            os.write(self._wake_w, b"x")
+        except BlockingIOError:
+            pass
+
+    def launch(self, launch: Launch) -> None:
+        os.makedirs(os.path.dirname(launch.stdout_path), exist_ok=True)
+        os.makedirs(launch.scratch_dir, exist_ok=True)
+        run = _Run(launch=launch, since=time.time())
+        if launch.timeout_s:
+            run.deadline = time.monotonic() + launch.timeout_s
+        self._runs[launch.attempt_id] = run
+        try:
+            if launch.kind == "command":
+                self._launch_command(run)
+            else:
+                self._launch_python(run)
+        except OSError as e:
+            del self._runs[launch.attempt_id]
+            self._done.append(Outcome(launch.attempt_id, launch.job_id, "failed", Reason.LAUNCH_FAILED,
+                                      detail=f"{type(e).__name__}: {e}", exit_code=127, ended_at=time.time()))
+
+    def kill(self, attempt_id: int, reason: Reason) -> None:
+        run = self._runs.get(attempt_id)
+        if run is None or run.killing is not None:
+            return
+        run.killing = reason
+        if run.pid is None:
+            return
+        if reason is Reason.OOM:
+            run.kill_at = time.monotonic()
+        else:
+            run.kill_at = time.monotonic() + self.kill_grace_s
+            procs.kill_group(run.pid, signal.SIGTERM)
+            procs.signal_all(procs.tree(run.pid), signal.SIGTERM)
+            procs.signal_all(procs.marked(attempt_id, run.since), signal.SIGTERM)
+        self.wake()
+
+    def poll(self, timeout: float) -> tuple[list[Started], list[Outcome]]:
+        if self._started or self._done:
+            timeout = 0.0
+        timeout = min(timeout, self._next_timer() - time.monotonic())
+        for key, _ in self._sel.select(max(0.0, timeout)):
+            what, obj = key.data
+            if what == "wake":
+                try:
+                    while os.read(self._wake_r, 4096):
+                        pass
+                except BlockingIOError:
+                    pass
+            elif what == "worker":
+                self._on_worker(obj)
+            elif what == "proc":
+                self._on_exit(obj)
+        self._check_clocks()
+        started, done = self._started, self._done
+        self._started, self._done = [], []
+        return started, done
+
+    def close(self, grace_s: float = 5.0) -> list[Outcome]:
+        """Stop everything: running attempts are killed and reported ``lost`` to be requeued."""
+        for aid in list(self._runs):
+            self.kill(aid, Reason.CONTROLLER_LOST)
+        deadline = time.monotonic() + grace_s
+        while self._runs and time.monotonic() < deadline:
+            self.poll(0.05)
+        for run in list(self._runs.values()):
+            self._hard_kill(run)
+        end = time.monotonic() + 2
+        while self._runs and time.monotonic() < end:
+            self.poll(0.05)
+        for w in self._idle:
+            self._stop_worker(w)
+        self._idle.clear()
+        out = self._done
+        self._done = []
+        return out
+
+    # ------------------------------------------------------------------ commands
+
+    def _launch_command(self, run: _Run) -> None:
+        la = run.launch
+        assert la.command is not None
+        env = {**os.environ, **self._env(la)}
+        with open(la.stdout_path, "ab") as out, open(la.stderr_path, "ab") as err:
+            proc = subprocess.Popen(  # noqa: S603 - an argument list, never a shell string
+                list(la.command), stdin=subprocess.DEVNULL, stdout=out, stderr=err, cwd=la.cwd or None,
+                env=env, start_new_session=True, close_fds=True,
+                preexec_fn=procs.limit_memory(la.placement.memory_mb),
+            )
+        run.proc, run.pid = proc, proc.pid
+        run.pidfd = os.pidfd_open(proc.pid)
+        self._sel.register(run.pidfd, selectors.EVENT_READ, ("proc", run))
+        self._started.append(Started(la.attempt_id, la.job_id, time.time(), proc.pid))
+
+    def _on_exit(self, run: _Run) -> None:
+        assert run.proc is not None and run.pidfd is not None
+        code = run.proc.wait()
+        self._sel.unregister(run.pidfd)
+        os.close(run.pidfd)
+        la = run.launch
+        procs.reap(run.pid, la.attempt_id, run.since)
+        ended = time.time()
+        usage = {"peak_rss_mb": round(run.peak_rss_mb, 1), "wall_s": round(ended - run.since, 6)}
+        if run.killing is not None:
+            out = self._killed(run, code, ended, usage)
+        elif code == 0:
+            out = Outcome(la.attempt_id, la.job_id, "succeeded", exit_code=0, ran_at=run.since, ended_at=ended, usage=usage)
+        elif code < 0:
+            out = Outcome(la.attempt_id, la.job_id, "failed", Reason.SIGNAL, detail=f"killed by {signal.Signals(-code).name}",
+                          exit_code=128 - code, ran_at=run.since, ended_at=ended, usage=usage)
+        else:
+            oom = la.placement.memory_mb is not None and procs.looks_oom(la.stderr_path)
+            out = Outcome(la.attempt_id, la.job_id, "failed", Reason.OOM if oom else Reason.EXIT_CODE,
+                          detail=f"exit code {code}" + (" after failing to allocate memory" if oom else ""),
+                          exit_code=code, ran_at=run.since, ended_at=ended, usage=usage)
+        del self._runs[la.attempt_id]
+        self._done.append(out)
+
+    def _killed(self, run: _Run, code: int | None, ended: float, usage: dict[str, float]) -> Outcome:
+        la = run.launch
+        why = run.killing
+        status = {Reason.TIMEOUT: "timed_out", Reason.CANCELLED_BY_USER: "cancelled", Reason.OOM: "failed"}.get(
+            why, "lost")  # type: ignore[arg-type]
+        detail = {
+            Reason.TIMEOUT: f"ran past its timeout of {la.timeout_s:g} s" if la.timeout_s else "timeout",
+            Reason.OOM: f"resident memory {run.peak_rss_mb:.0f} MB over its limit of {la.placement.memory_mb} MB",
+        }.get(why, None)  # type: ignore[arg-type]
+        return Outcome(la.attempt_id, la.job_id, status, why, detail=detail, exit_code=code,
+                       ran_at=run.since, ended_at=ended, usage=usage)
+
+    # ------------------------------------------------------------------ python workers
+
+    def _spawn(self, key: tuple[int, ...]) -> _Worker:
+        ours, theirs = socket.socketpair()
+        env = {"CUDA_VISIBLE_DEVICES": ",".join(map(str, key)), "TESSERA_SYS_PATH": os.pathsep.join(sys.path)}
+        proc = subprocess.Popen(  # noqa: S603
+            [sys.executable, "-m", "tessera.executors._boot", str(theirs.fileno()), json.dumps(env)],
+            pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, close_fds=True,
+        )
+        theirs.close()
+        conn = Connection(ours.detach())
+        w = _Worker(proc=proc, conn=conn, key=key)
+        self._sel.register(conn.fileno(), selectors.EVENT_READ, ("worker", w))
+        return w
+
+    def _launch_python(self, run: _Run) -> None:
+        la = run.launch
+        key = tuple(la.placement.gpus)
+        w = next((w for w in self._idle if w.key == key), None)
+        if w is not None:
+            self._idle.remove(w)
+        else:
+            w = self._spawn(key)
+        w.attempt = la.attempt_id
+        run.worker, run.pid = w, w.proc.pid
+        msg = {
+            "attempt_id": la.attempt_id, "kind": la.kind, "function": la.function, "args": la.args,
+            "kwargs": la.kwargs, "kernel": la.kernel, "params": la.params, "payload": la.payload,
+            "array_payload": la.array_payload, "array_id": la.array_id, "array_index": la.array_index,
+            "env": self._env(la), "cwd": la.cwd, "stdout_path": la.stdout_path, "stderr_path": la.stderr_path,
+        }
+        w.conn.send_bytes(pickle.dumps(msg, protocol=pickle.HIGHEST_PROTOCOL))
+        self._started.append(Started(la.attempt_id, la.job_id, time.time(), w.proc.pid))
+
+    def _on_worker(self, w: _Worker) -> None:
+        run = self._runs.get(w.attempt) if w.attempt is not None else None
+        try:
+            header = json.loads(w.conn.recv_bytes())
+            data = w.conn.recv_bytes() if header.get("has_data") else None
+        except (EOFError, OSError, ValueError):
+            self._worker_died(w, run)
+            return
+        w.attempt, w.idle_since = None, time.monotonic()
+        if run is None:
+            self._idle.append(w)
+            return
+        la = run.launch
+        del self._runs[la.attempt_id]
+        usage = {**header.get("usage", {}), "peak_rss_mb": round(run.peak_rss_mb, 1)}
+        if run.killing is not None:
+            # It finished before the kill landed: the kill's reason still decides, and the worker is suspect.
+            self._stop_worker(w)
+            self._done.append(self._killed(run, None, header["ended_at"], usage))
+            return
+        procs.reap(None, la.attempt_id, run.since)
+        self._idle.append(w)
+        reason = Reason(header["reason"]) if header.get("reason") else None
+        self._done.append(Outcome(
+            la.attempt_id, la.job_id, header["status"], reason,
+            detail=header.get("exc_type"), exit_code=header.get("exit_code", 0 if header["status"] == "succeeded" else 1),
+            ran_at=header["ran_at"], ended_at=header["ended_at"], result_encoding=header.get("encoding"),
+            result=data, error=header.get("error"), usage=usage))
+
+    def _worker_died(self, w: _Worker, run: _Run | None) -> None:
+        self._sel.unregister(w.conn.fileno())
+        w.conn.close()
+        code = w.proc.wait()
+        if w in self._idle:
+            self._idle.remove(w)
+        if run is None:
+            return
+        la = run.launch
+        procs.reap(w.proc.pid, la.attempt_id, run.since)
+        del self._runs[la.attempt_id]
+        ended = time.time()
+        usage = {"peak_rss_mb": round(run.peak_rss_mb, 1)}
+        if run.killing is not None:
+            self._done.append(self._killed(run, code, ended, usage))
+        else:
+            self._done.append(Outcome(la.attempt_id, la.job_id, "lost", Reason.WORKER_LOST,
+                                      detail=f"worker pid {w.proc.pid} exited with {code}", exit_code=code,
+                                      ran_at=run.since, ended_at=ended, usage=usage))
+        if len(self._idle) < self.warm and not w.key:
+            self._idle.append(self._spawn(()))
+
+    def _stop_worker(self, w: _Worker) -> None:
+        try:
+            self._sel.unregister(w.conn.fileno())
+        except (KeyError, ValueError):
+            pass
+        procs.kill_group(w.proc.pid, signal.SIGKILL)
+        w.conn.close()
+        w.proc.wait()
+
+    # ------------------------------------------------------------------ clocks
+
+    def _next_timer(self) -> float:
+        t = float("inf")
+        for run in self._runs.values():
+            if run.kill_at is not None:
+                t = min(t, run.kill_at)
+            elif run.deadline is not None:
+                t = min(t, run.deadline)
+        if any(r.launch.placement.memory_mb for r in self._runs.values()):
+            t = min(t, self._next_sample)
+        return t
+
+    def _check_clocks(self) -> None:
+        now = time.monotonic()
+        for aid, run in list(self._runs.items()):
+            if run.kill_at is not None and now >= run.kill_at:
+                self._hard_kill(run)
+            elif run.killing is None and run.deadline is not None and now >= run.deadline:
+                self.kill(aid, Reason.TIMEOUT)
+        if now >= self._next_sample:
+            self._next_sample = now + SAMPLE_S
+            for aid, run in list(self._runs.items()):
+                limit = run.launch.placement.memory_mb
+                if not limit or run.pid is None or run.killing is not None:
+                    continue
+                rss = procs.rss_mb(run.pid)
+                run.peak_rss_mb = max(run.peak_rss_mb, rss)
+                if rss > limit:
+                    self.kill(aid, Reason.OOM)
+                    self._hard_kill(run)
+
+    def _hard_kill(self, run: _Run) -> None:
+        run.kill_at = float("inf")
+        procs.reap(run.pid, run.launch.attempt_id, run.since)
+        if run.worker is not None:
+            procs.kill_group(run.worker.proc.pid, signal.SIGKILL)
+
+    def _env(self, la: Launch) -> dict[str, str]:
+        env = dict(la.env)
+        env.update({
+            "TESSERA_JOB_ID": la.ref, "TESSERA_ATTEMPT_ID": str(la.attempt_id),
+            "TESSERA_ATTEMPT_NUMBER": str(la.attempt_number),
+            "TESSERA_SCRATCH_DIR": la.scratch_dir, "CUDA_VISIBLE_DEVICES": ",".join(map(str, la.placement.gpus)),
+        })
+        if la.array_index is not None:
+            env["TESSERA_ARRAY_INDEX"] = str(la.array_index)
+            env["TESSERA_ARRAY_JOB_ID"] = str(la.array_id)
+        return env

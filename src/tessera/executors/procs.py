@@ -1,0 +1,127 @@
+"""Process trees: find every process of an attempt (setsid escapees too), kill them, measure them."""
+
+from __future__ import annotations
+
+import logging
+import os
+import resource
+import signal
+import time
+from collections.abc import Callable
+
+import psutil
+
+logger = logging.getLogger(__name__)
+
+MARKER = "TESSERA_ATTEMPT_ID"
+
+
+def marked(attempt_id: int, since: float) -> list[psutil.Process]:
+    """Processes whose environment carries this attempt's marker, started at or after ``since``.
+
+    This finds grandchildren that left the process group with ``setsid`` and were re-parented.
+    """
+    needle = f"{attempt_id}"
+    out = []
+    for p in psutil.process_iter(["create_time"]):
+        try:
+            if p.info["create_time"] is None or p.info["create_time"] < since - 1:
+                continue
+            if p.pid == os.getpid():
+                continue
+            if p.environ().get(MARKER) == needle:
+                out.append(p)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess, OSError):
+            continue
+    return out
+
+
+def tree(pid: int) -> list[psutil.Process]:
+    """A process and its descendants (those still attached)."""
+    try:
+        root = psutil.Process(pid)
+        return [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+
+
+def signal_all(procs: list[psutil.Process], sig: int) -> None:
+    for p in procs:
+        try:
+            p.send_signal(sig)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, ProcessLookupError):
+            pass
+
+
+def kill_group(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def terminate(pid: int, attempt_id: int, since: float, grace_s: float, is_alive: Callable[[], bool]) -> None:
+    """SIGTERM the attempt's group and marked processes, wait ``grace_s``, then SIGKILL them all."""
+    procs = {p.pid: p for p in [*tree(pid), *marked(attempt_id, since)]}
+    kill_group(pid, signal.SIGTERM)
+    signal_all(list(procs.values()), signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline:
+        if not is_alive() and not any(_alive(p) for p in procs.values()):
+            break
+        time.sleep(0.02)
+    reap(pid, attempt_id, since)
+
+
+def reap(pid: int | None, attempt_id: int, since: float) -> int:
+    """SIGKILL whatever is left of an attempt: its process group and every marked process."""
+    if pid is not None:
+        kill_group(pid, signal.SIGKILL)
+    left = [p for p in marked(attempt_id, since) if _alive(p)]
+    signal_all(left, signal.SIGKILL)
+    return len(left)
+
+
+def _alive(p: psutil.Process) -> bool:
+    try:
+        return p.is_running() and p.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process tree, in MiB."""
+    total = 0
+    for p in tree(pid):
+        try:
+            total += p.memory_info().rss
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return total / (1 << 20)
+
+
+def limit_memory(memory_mb: int | None) -> Callable[[], None] | None:
+    """A ``preexec_fn`` that caps the address space (RLIMIT_AS) when cgroup v2 is not delegated."""
+    if not memory_mb:
+        return None
+    limit = memory_mb << 20
+
+    def _apply() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    return _apply
+
+
+OOM_SIGNS = ("MemoryError", "Cannot allocate memory", "std::bad_alloc", "out of memory", "Out of memory")
+
+
+def looks_oom(stderr_path: str) -> bool:
+    """Whether the end of a failed command's stderr shows an allocation failure."""
+    try:
+        with open(stderr_path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - 8192))
+            tail = f.read().decode("utf-8", "replace")
+    except OSError:
+        return False
+    return any(s in tail for s in OOM_SIGNS)

@@ -1,0 +1,158 @@
+"""The warm worker process: receives attempts over a pipe, runs Python functions, sends outcomes.
+
+Messages from the controller are pickled by the controller. Replies are a JSON header followed by
+the result bytes, which the controller stores without opening: the controller never unpickles
+anything a job produced.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import json
+import os
+import pickle
+import sys
+import time
+import traceback
+from collections.abc import Iterator
+from multiprocessing.connection import Connection
+from typing import Any
+
+from tessera.executors.procs import MARKER
+
+_fn_cache: dict[int, Any] = {}
+
+
+def main(conn: Connection, env: dict[str, str]) -> None:
+    """Serve attempts until the controller closes the pipe."""
+    os.setsid()  # own process group: a timeout kills the worker and everything it started
+    os.environ.update(env)
+    env_base = dict(os.environ)
+    while True:
+        try:
+            raw = conn.recv_bytes()
+        except (EOFError, OSError):
+            return
+        msg = pickle.loads(raw)
+        if msg.get("op") == "stop":
+            return
+        header, data = _run(msg)
+        conn.send_bytes(json.dumps(header).encode())
+        if data is not None:
+            conn.send_bytes(data)
+
+
+def _run(msg: dict[str, Any]) -> tuple[dict[str, Any], bytes | None]:
+    ran_at = time.time()
+    cpu0 = time.process_time()
+    header: dict[str, Any] = {"attempt_id": msg["attempt_id"], "ran_at": ran_at}
+    data: bytes | None = None
+    try:
+        with _attempt_env(msg):
+            value = _call(msg)
+        data, header["encoding"] = _encode(value)
+        header["status"] = "succeeded"
+    except MemoryError:
+        header.update(status="failed", reason="oom", error=traceback.format_exc(limit=20))
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - the job's exception is its outcome
+        header.update(status="failed", reason="exception", error=_format(exc), exc_type=type(exc).__name__)
+        data, header["encoding"] = _exception(exc)
+        if isinstance(exc, SystemExit):
+            code = exc.code if isinstance(exc.code, int) else 1
+            if code == 0:
+                header.update(status="succeeded", reason=None, error=None)
+                data, header["encoding"] = _encode(None)
+            header["exit_code"] = code
+    header["ended_at"] = time.time()
+    header["usage"] = {"cpu_s": round(time.process_time() - cpu0, 6)}
+    header["has_data"] = data is not None
+    return header, data
+
+
+def _call(msg: dict[str, Any]) -> Any:
+    kind = msg["kind"]
+    if kind == "function":
+        module, _, name = msg["function"].partition(":")
+        fn: Any = importlib.import_module(module)
+        for part in name.split("."):
+            fn = getattr(fn, part)
+        return fn(*msg.get("args", ()), **msg.get("kwargs", {}))
+    if kind == "kernel":
+        from tessera.kernels import run_job
+
+        return run_job(msg["kernel"], dict(msg.get("params") or {}))
+    if kind == "pickle":
+        import cloudpickle
+
+        if msg.get("array_payload") is not None:
+            key = msg["array_id"]
+            body = _fn_cache.get(key)
+            if body is None:
+                body = cloudpickle.loads(msg["array_payload"])
+                _fn_cache.clear()
+                _fn_cache[key] = body
+            item = cloudpickle.loads(msg["payload"]) if msg.get("payload") is not None else msg["array_index"]
+            return body["fn"](item, *body.get("args", ()), **body.get("kwargs", {}))
+        body = cloudpickle.loads(msg["payload"])
+        return body["fn"](*body.get("args", ()), **body.get("kwargs", {}))
+    raise ValueError(f"worker cannot run jobs of kind {kind!r}")
+
+
+def _encode(value: Any) -> tuple[bytes, str]:
+    try:
+        return json.dumps(value, allow_nan=True).encode(), "json"
+    except (TypeError, ValueError):
+        import cloudpickle
+
+        return cloudpickle.dumps(value), "pickle"
+
+
+def _exception(exc: BaseException) -> tuple[bytes | None, str | None]:
+    """The exception itself, pickled for the caller to raise again; None if it cannot travel."""
+    import cloudpickle
+
+    try:
+        exc.__traceback__ = None
+        data = cloudpickle.dumps(exc)
+        cloudpickle.loads(data)
+        return data, "exception"
+    except Exception:  # noqa: BLE001 - an unpicklable exception travels as its traceback text only
+        return None, None
+
+
+def _format(exc: BaseException) -> str:
+    return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__.tb_next if exc.__traceback__ else None))
+
+
+@contextlib.contextmanager
+def _attempt_env(msg: dict[str, Any]) -> Iterator[None]:
+    """Give the function its environment, directory and log files; put everything back afterwards."""
+    saved_env = dict(os.environ)
+    saved_cwd = os.getcwd()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved_fds = os.dup(1), os.dup(2)
+    out = os.open(msg["stdout_path"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    err = os.open(msg["stderr_path"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        os.environ.update(msg["env"])
+        os.environ[MARKER] = str(msg["attempt_id"])
+        os.dup2(out, 1)
+        os.dup2(err, 2)
+        if msg.get("cwd"):
+            os.chdir(msg["cwd"])
+        yield
+    finally:
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        os.dup2(saved_fds[0], 1)
+        os.dup2(saved_fds[1], 2)
+        for fd in (*saved_fds, out, err):
+            os.close(fd)
+        os.chdir(saved_cwd)
+        os.environ.clear()
+        os.environ.update(saved_env)

@@ -1,0 +1,205 @@
+"""The durable schema (SQLAlchemy Core tables) and its ordered migrations."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Connection,
+    Float,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    select,
+    false,
+    text,
+)
+
+metadata = MetaData()
+
+meta = Table(
+    "meta",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+queues = Table(
+    "queues",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("priority", Integer, nullable=False, default=0),
+    Column("created_at", Float, nullable=False),
+)
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(128)),
+    Column("kind", String(16), nullable=False),
+    Column("spec", Text),  # JSON of the JobSpec without payload; NULL for array elements
+    Column("payload", LargeBinary),
+    Column("queue", String(64), nullable=False),
+    Column("queue_priority", Integer, nullable=False, default=0),
+    Column("priority", Integer, nullable=False, default=0),
+    Column("project", String(64), nullable=False),
+    Column("cpus", Float, nullable=False),
+    Column("memory_mb", Integer),
+    Column("gpus", Integer, nullable=False, default=0),
+    Column("timeout_s", Float),
+    Column("state", String(16), nullable=False),
+    Column("reason", String(48)),
+    Column("reason_detail", Text),
+    Column("array_id", Integer),
+    Column("array_index", Integer),
+    Column("is_array", Boolean, nullable=False, default=False, server_default=false()),
+    Column("array_size", Integer),
+    Column("array_max_running", Integer),
+    Column("array_max_failures", Integer),
+    Column("array_done", Integer, nullable=False, default=0, server_default="0"),
+    Column("array_failed", Integer, nullable=False, default=0, server_default="0"),
+    Column("array_cancelled", Integer, nullable=False, default=0, server_default="0"),
+    Column("attempts", Integer, nullable=False, default=0, server_default="0"),
+    Column("retries_used", Integer, nullable=False, default=0, server_default="0"),
+    Column("infra_retries_used", Integer, nullable=False, default=0, server_default="0"),
+    Column("not_before_at", Float),
+    Column("submitted_at", Float, nullable=False),
+    Column("started_at", Float),
+    Column("ended_at", Float),
+    Column("exit_code", Integer),
+    Column("lease_token", Integer),
+    Column("lease_owner", String(64)),
+    Column("lease_expires_at", Float),
+    Column("cancel_requested", Boolean, nullable=False, default=False, server_default=false()),
+)
+Index("jobs_queue_order", jobs.c.state, jobs.c.queue_priority.desc(), jobs.c.priority.desc(), jobs.c.id)
+Index("jobs_array", jobs.c.array_id, jobs.c.array_index)
+Index("jobs_cancel", jobs.c.cancel_requested, jobs.c.state)
+
+deps = Table(
+    "deps",
+    metadata,
+    Column("job_id", Integer, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("on_job_id", Integer, nullable=False),
+)
+Index("deps_job", deps.c.job_id)
+Index("deps_on", deps.c.on_job_id)
+
+attempts = Table(
+    "attempts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("job_id", Integer, nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("executor", String(32), nullable=False),
+    Column("owner", String(64), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("placement", Text, nullable=False),
+    Column("pid", Integer),
+    Column("pid_started_at", Float),
+    Column("started_at", Float, nullable=False),
+    Column("ended_at", Float),
+    Column("exit_code", Integer),
+    Column("reason", String(48)),
+    Column("stdout_path", Text),
+    Column("stderr_path", Text),
+    Column("usage", Text),
+)
+Index("attempts_job", attempts.c.job_id)
+Index("attempts_open", attempts.c.state)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("job_id", Integer, nullable=False),
+    Column("at", Float, nullable=False),
+    Column("src", String(16)),
+    Column("dst", String(16), nullable=False),
+    Column("reason", String(48)),
+    Column("detail", Text),
+)
+Index("events_job", events.c.job_id)
+
+results = Table(
+    "results",
+    metadata,
+    Column("job_id", Integer, primary_key=True),  # one committed result per job, enforced here
+    Column("attempt_id", Integer, nullable=False),
+    Column("encoding", String(16)),
+    Column("data", LargeBinary),
+    Column("error", Text),
+    Column("committed_at", Float, nullable=False),
+)
+
+controllers = Table(
+    "controllers",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("pid", Integer, nullable=False),
+    Column("host", String(255), nullable=False),
+    Column("started_at", Float, nullable=False),
+    Column("heartbeat_at", Float, nullable=False),
+    Column("stopped_at", Float),
+    Column("status", Text),
+)
+
+profiles = Table(
+    "profiles",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("fingerprint", String(64), nullable=False),
+    Column("kernel", String(64), nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("device", String(64), nullable=False),
+    Column("cold_s", Float),
+    Column("warm_s", Float, nullable=False),
+    Column("gflops", Float),
+    Column("gbps", Float),
+    Column("measured_at", Float, nullable=False),
+    Column("extra", Text),
+)
+Index("profiles_lookup", profiles.c.fingerprint, profiles.c.kernel, profiles.c.device, profiles.c.size)
+
+
+def _v1(conn: Connection) -> None:
+    metadata.create_all(conn, tables=[meta, queues, jobs, deps, attempts, events, results, controllers])
+
+
+def _v2(conn: Connection) -> None:
+    metadata.create_all(conn, tables=[profiles])
+
+
+#: Ordered migrations; the schema version is the number applied. Append, never edit.
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2]
+
+
+def schema_version(conn: Connection) -> int:
+    """The version recorded in ``meta``, or 0 for an empty database."""
+    if not conn.dialect.has_table(conn, "meta"):
+        return 0
+    row = conn.execute(select(meta.c.value).where(meta.c.key == "schema_version")).first()
+    return int(row[0]) if row else 0
+
+
+def migrate(conn: Connection) -> int:
+    """Apply every migration past the recorded version, in one transaction each; returns the version."""
+    version = schema_version(conn)
+    for number, step in enumerate(MIGRATIONS, start=1):
+        if number <= version:
+            continue
+        step(conn)
+        conn.execute(
+            text("DELETE FROM meta WHERE key = 'schema_version'"),
+        )
+        conn.execute(meta.insert().values(key="schema_version", value=str(number)))
+        version = number
+    return version

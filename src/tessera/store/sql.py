@@ -1,0 +1,417 @@
+"""``Store``: the durable state of jobs, attempts, events and results on SQLite or PostgreSQL.
+
+Every write is one transaction. Job moves are fenced by the state they leave; attempt outcomes are
+fenced by the lease token (the attempt id) that must still own the job, and ``results`` has the job
+id as its primary key, so no job ever has two committed results.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, and_, bindparam, func, select, update
+
+from tessera.errors import NotFoundError, SpecError
+from tessera.models.job import Attempt, Event, Job, parse_ref
+from tessera.models.spec import JobSpec
+from tessera.models.states import TERMINAL, WAITING, JobState, Reason
+from tessera.store import schema as t
+from tessera.store.engine import make_engine, translated
+from tessera.store.writes import StoreWrites
+from tessera.store.records import (
+    Candidate,
+    Claim,
+    End,
+    Move,
+    NewJob,
+    attempt_from_row,
+    event_from_row,
+    job_from_row,
+)
+
+_TERMINAL = [s.value for s in TERMINAL]
+_ACTIVE = [JobState.STARTING.value, JobState.RUNNING.value]
+
+
+class Store(StoreWrites):
+    """The durable store. Thread-safe; each call is its own transaction."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        self.dialect = self.engine.dialect.name
+        self._specs: dict[int, JobSpec] = {}
+        self._lock = threading.Lock()
+        with translated("migrating the schema"), self._write() as conn:
+            t.migrate(conn)
+            if conn.execute(select(t.queues.c.name).where(t.queues.c.name == "default")).first() is None:
+                conn.execute(t.queues.insert().values(name="default", priority=0, created_at=time.time()))
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[Connection]:
+        with self.engine.connect().execution_options(tessera_write=True) as conn, conn.begin():
+            if self.dialect == "postgresql":
+                conn.exec_driver_sql("SET LOCAL lock_timeout = '60s'")
+            yield conn
+
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    # ---------------------------------------------------------------- queues
+
+    def queues(self) -> dict[str, int]:
+        with translated("listing queues"), self._read() as conn:
+            return {r.name: r.priority for r in conn.execute(select(t.queues))}
+
+    def create_queue(self, name: str, priority: int = 0) -> None:
+        from tessera.models.spec import _QUEUE
+
+        if not _QUEUE.match(name) or not -1_000_000 <= priority <= 1_000_000:
+            raise SpecError(
+                f"queue name {name!r} or priority {priority} is not valid",
+                "use 1-63 lower-case letters, digits, '_' or '-', and a priority in ±1,000,000",
+            )
+        with translated("creating a queue"), self._write() as conn:
+            if conn.execute(select(t.queues.c.name).where(t.queues.c.name == name)).first():
+                conn.execute(update(t.queues).where(t.queues.c.name == name).values(priority=priority))
+            else:
+                conn.execute(t.queues.insert().values(name=name, priority=priority, created_at=time.time()))
+
+    # ---------------------------------------------------------------- submit
+
+    def submit(self, items: Sequence[NewJob], now: float | None = None) -> list[int]:
+        """Insert jobs (and array elements) in one transaction; returns the top-level job ids."""
+        now = time.time() if now is None else now
+        with translated("submitting jobs"), self._write() as conn:
+            queues = {r.name: r.priority for r in conn.execute(select(t.queues))}
+            ids: list[int] = []
+            for item in items:
+                spec = item.spec
+                if spec.queue not in queues:
+                    raise SpecError(
+                        f"unknown queue {spec.queue!r}",
+                        f"use one of {', '.join(sorted(queues))}, or create it with `tessera queue create {spec.queue}`",
+                    )
+                dep_rows = [(kind, self._resolve(conn, ref, ids)) for kind, ref in item.deps]
+                state = JobState.PENDING if dep_rows else JobState.RUNNABLE
+                reason = Reason.DEPENDENCY if dep_rows else None
+                spec_json = spec.model_dump_json(exclude={"payload"})
+                row = {
+                    "name": spec.name,
+                    "kind": spec.kind,
+                    "spec": spec_json,
+                    "payload": spec.payload,
+                    "queue": spec.queue,
+                    "queue_priority": queues[spec.queue],
+                    "priority": spec.priority,
+                    "project": spec.project,
+                    "cpus": spec.resources.cpus,
+                    "memory_mb": spec.resources.memory_mb,
+                    "gpus": spec.resources.gpus,
+                    "timeout_s": spec.timeout_s,
+                    "state": state.value,
+                    "reason": reason.value if reason else None,
+                    "submitted_at": now,
+                    "is_array": spec.array is not None,
+                    "array_size": spec.array.size if spec.array else None,
+                    "array_max_running": spec.array.max_running if spec.array else None,
+                    "array_max_failures": spec.array.max_failures if spec.array else None,
+                    "array_done": 0,
+                    "array_failed": 0,
+                    "array_cancelled": 0,
+                    "attempts": 0,
+                    "retries_used": 0,
+                    "infra_retries_used": 0,
+                    "cancel_requested": False,
+                }
+                job_id = conn.execute(t.jobs.insert().values(**row)).inserted_primary_key[0]
+                ids.append(job_id)
+                evs = [(job_id, None, JobState.SUBMITTED, None, None), (job_id, JobState.SUBMITTED, JobState.PENDING, reason, None)]
+                if state is JobState.RUNNABLE:
+                    evs.append((job_id, JobState.PENDING, JobState.RUNNABLE, None, None))
+                self._events(conn, evs, now)
+                corr = [target for kind, target in dep_rows if kind == "aftercorr"]
+                plain = [(kind, target) for kind, target in dep_rows if kind != "aftercorr"]
+                if plain:
+                    conn.execute(t.deps.insert(), [{"job_id": job_id, "kind": k, "on_job_id": o} for k, o in plain])
+                if spec.array is not None:
+                    self._insert_elements(conn, job_id, row, item, state, reason, corr, now)
+                elif corr:
+                    raise SpecError(
+                        "aftercorr pairs array elements by index, but this job is not an array",
+                        "use afterok for a single job, or give this job an --array",
+                    )
+            return ids
+
+    def _resolve(self, conn: Connection, ref: int | tuple[str, int], batch_ids: list[int]) -> int:
+        if isinstance(ref, tuple):
+            return batch_ids[ref[1]]
+        if conn.execute(select(t.jobs.c.id).where(t.jobs.c.id == ref)).first() is None:
+            raise SpecError(
+                f"dependency on job {ref}, which does not exist",
+                "depend only on job ids that `tessera ls` shows",
+            )
+        return ref
+
+    def _insert_elements(
+        self,
+        conn: Connection,
+        parent: int,
+        row: dict[str, Any],
+        item: NewJob,
+        state: JobState,
+        reason: Reason | None,
+        corr: list[int],
+        now: float,
+    ) -> None:
+        spec = item.spec
+        assert spec.array is not None
+        payloads = item.element_payloads
+        if payloads is not None and len(payloads) != spec.array.size:
+            raise SpecError("element payloads do not match the array size", "pass one item per element")
+        cols = ("kind", "queue", "queue_priority", "priority", "project", "cpus", "memory_mb", "gpus",
+                "timeout_s", "submitted_at")
+        const = tuple(row[k] for k in cols) + (parent, state.value, reason.value if reason else None)
+        cols += ("array_id", "state", "reason", "array_index", "payload")
+        if payloads is None:
+            values = [(*const, index, None) for index in spec.array.indices]
+        else:
+            values = [(*const, index, payloads[n]) for n, index in enumerate(spec.array.indices)]
+        bulk_insert(conn, t.jobs, cols, values)
+        elements = conn.execute(
+            select(t.jobs.c.id, t.jobs.c.array_index).where(t.jobs.c.array_id == parent)
+        ).all()
+        detail = f"element of array {parent}"
+        why = reason.value if reason else None
+        bulk_insert(conn, t.events, ("job_id", "at", "dst", "reason", "detail"),
+                    [(e[0], now, state.value, why, detail) for e in elements])
+        for target in corr:
+            theirs = dict(
+                conn.execute(select(t.jobs.c.array_index, t.jobs.c.id).where(t.jobs.c.array_id == target)).all()
+            )
+            if not theirs:
+                raise SpecError(f"aftercorr:{target} names a job that is not an array", "use afterok for it")
+            missing = [e.array_index for e in elements if e.array_index not in theirs]
+            if missing:
+                raise SpecError(
+                    f"aftercorr:{target}: indices {missing[:5]} have no counterpart in array {target}",
+                    "give both arrays the same indices, or use afterok",
+                )
+            conn.execute(
+                t.deps.insert(),
+                [{"job_id": e.id, "kind": "afterok", "on_job_id": theirs[e.array_index]} for e in elements],
+            )
+            if state is JobState.RUNNABLE:
+                conn.execute(
+                    update(t.jobs).where(t.jobs.c.array_id == parent)
+                    .values(state=JobState.PENDING.value, reason=Reason.DEPENDENCY.value)
+                )
+
+    @staticmethod
+    def _events(conn: Connection, evs: Iterable[tuple[Any, ...]], now: float) -> None:
+        rows = [
+            {"job_id": e[0], "at": e[5] if len(e) > 5 else now, "src": e[1].value if e[1] else None,
+             "dst": e[2].value, "reason": e[3].value if e[3] else None, "detail": e[4]}
+            for e in evs
+        ]
+        if rows:
+            conn.execute(t.events.insert(), rows)
+
+    # ---------------------------------------------------------------- reads
+
+    def spec_of(self, conn: Connection, row: Any) -> JobSpec:
+        m = row._mapping
+        key = m["array_id"] if m["array_id"] is not None else m["id"]
+        spec = self._specs.get(key)
+        if spec is None:
+            text = m["spec"]
+            if text is None:
+                text = conn.execute(select(t.jobs.c.spec).where(t.jobs.c.id == key)).scalar_one()
+            spec = JobSpec.model_validate_json(text) if m["kind"] != "pickle" else _pickle_spec(text)
+            if len(self._specs) > 4096:
+                self._specs.clear()
+            self._specs[key] = spec
+        return spec
+
+    def job(self, ref: str | int) -> Job:
+        """A job by id (``12``) or array element (``12_3``)."""
+        job_id, index = parse_ref(ref)
+        with translated("reading a job"), self._read() as conn:
+            if index is None:
+                row = conn.execute(select(t.jobs).where(t.jobs.c.id == job_id)).first()
+            else:
+                row = conn.execute(
+                    select(t.jobs).where(and_(t.jobs.c.array_id == job_id, t.jobs.c.array_index == index))
+                ).first()
+            if row is None:
+                raise NotFoundError(f"no job {ref}", "list jobs with `tessera ls`")
+            return job_from_row(row, self.spec_of(conn, row))
+
+    def jobs(
+        self,
+        states: Iterable[JobState] | None = None,
+        ids: Iterable[int] | None = None,
+        limit: int = 1000,
+        elements: bool = False,
+        array_id: int | None = None,
+    ) -> list[Job]:
+        q = select(t.jobs).order_by(t.jobs.c.id.desc()).limit(limit)
+        if states is not None:
+            q = q.where(t.jobs.c.state.in_([s.value for s in states]))
+        if ids is not None:
+            q = q.where(t.jobs.c.id.in_(list(ids)))
+        if array_id is not None:
+            q = q.where(t.jobs.c.array_id == array_id)
+        elif not elements and ids is None:
+            q = q.where(t.jobs.c.array_id.is_(None))
+        with translated("listing jobs"), self._read() as conn:
+            return [job_from_row(r, self.spec_of(conn, r)) for r in conn.execute(q)]
+
+    def payload(self, job_id: int) -> bytes | None:
+        """The job's own payload, or its array's."""
+        with translated("reading a payload"), self._read() as conn:
+            row = conn.execute(select(t.jobs.c.payload, t.jobs.c.array_id).where(t.jobs.c.id == job_id)).first()
+            if row is None:
+                return None
+            if row.payload is None and row.array_id is not None:
+                return conn.execute(select(t.jobs.c.payload).where(t.jobs.c.id == row.array_id)).scalar()
+            return row.payload
+
+    def payloads(self, job_ids: Sequence[int]) -> dict[int, tuple[bytes | None, bytes | None]]:
+        """For each job: (its own payload, its array's payload)."""
+        with translated("reading payloads"), self._read() as conn:
+            rows = conn.execute(
+                select(t.jobs.c.id, t.jobs.c.payload, t.jobs.c.array_id).where(t.jobs.c.id.in_(job_ids))
+            ).all()
+            parents = {r.array_id for r in rows if r.array_id is not None}
+            ppay = dict(conn.execute(select(t.jobs.c.id, t.jobs.c.payload).where(t.jobs.c.id.in_(parents))).all()) if parents else {}
+            return {r.id: (r.payload, ppay.get(r.array_id)) for r in rows}
+
+    def events(self, job_id: int) -> list[Event]:
+        with translated("reading events"), self._read() as conn:
+            q = select(t.events).where(t.events.c.job_id == job_id).order_by(t.events.c.id)
+            return [event_from_row(r) for r in conn.execute(q)]
+
+    def attempts(self, job_id: int | None = None, open_only: bool = False) -> list[Attempt]:
+        q = select(t.attempts).order_by(t.attempts.c.id)
+        if job_id is not None:
+            q = q.where(t.attempts.c.job_id == job_id)
+        if open_only:
+            q = q.where(t.attempts.c.state.in_(_ACTIVE))
+        with translated("reading attempts"), self._read() as conn:
+            return [attempt_from_row(r) for r in conn.execute(q)]
+
+    def result(self, job_id: int) -> tuple[str | None, bytes | None, str | None] | None:
+        """(encoding, data, error) of the committed result, or None."""
+        with translated("reading a result"), self._read() as conn:
+            r = conn.execute(select(t.results).where(t.results.c.job_id == job_id)).first()
+            return None if r is None else (r.encoding, r.data, r.error)
+
+    def counts(self, elements: bool = True) -> dict[str, int]:
+        q = select(t.jobs.c.state, func.count()).where(t.jobs.c.is_array.is_(False)).group_by(t.jobs.c.state)
+        with translated("counting jobs"), self._read() as conn:
+            return {s: n for s, n in conn.execute(q)}
+
+    def element_counts(self, array_id: int) -> dict[str, int]:
+        q = select(t.jobs.c.state, func.count()).where(t.jobs.c.array_id == array_id).group_by(t.jobs.c.state)
+        with translated("counting elements"), self._read() as conn:
+            return {s: n for s, n in conn.execute(q)}
+
+    def candidates(self, limit: int) -> list[Candidate]:
+        """Runnable jobs in scheduling order: queue priority, job priority, then submission."""
+        c = t.jobs.c
+        q = (
+            select(c.id, c.queue_priority, c.priority, c.cpus, c.memory_mb, c.gpus, c.timeout_s, c.array_id, c.kind)
+            .where(and_(c.state == JobState.RUNNABLE.value, c.is_array.is_(False)))
+            .order_by(c.queue_priority.desc(), c.priority.desc(), c.id)
+            .limit(limit)
+        )
+        with translated("reading runnable jobs"), self._read() as conn:
+            return [Candidate(*r) for r in conn.execute(q)]
+
+    def array_limits(self, array_ids: Iterable[int]) -> dict[int, tuple[int | None, int | None, int]]:
+        """For arrays: (max_running, max_failures, failed so far)."""
+        c = t.jobs.c
+        ids = list(array_ids)
+        if not ids:
+            return {}
+        with translated("reading arrays"), self._read() as conn:
+            q = select(c.id, c.array_max_running, c.array_max_failures, c.array_failed).where(c.id.in_(ids))
+            return {r[0]: (r[1], r[2], r[3]) for r in conn.execute(q)}
+
+    def waiting_on_deps(self, after_id: int = 0) -> list[int]:
+        """Pending jobs held by dependencies (ids greater than ``after_id``)."""
+        c = t.jobs.c
+        q = select(c.id).where(and_(c.state == JobState.PENDING.value, c.reason == Reason.DEPENDENCY.value,
+                                    c.id > after_id)).order_by(c.id)
+        with translated("reading pending jobs"), self._read() as conn:
+            return list(conn.execute(q).scalars())
+
+    def dependents(self, on_ids: Iterable[int]) -> list[int]:
+        """Pending jobs with a dependency on any of ``on_ids`` (array parents stand for their elements)."""
+        ids = list(on_ids)
+        if not ids:
+            return []
+        with translated("reading dependents"), self._read() as conn:
+            q = select(t.deps.c.job_id).where(t.deps.c.on_job_id.in_(ids)).distinct()
+            return list(conn.execute(q).scalars())
+
+    def dependency_states(self, job_ids: Iterable[int]) -> dict[int, list[tuple[str, int, str]]]:
+        """For each job: its dependencies as (kind, on_job_id, state of that job)."""
+        ids = list(job_ids)
+        out: dict[int, list[tuple[str, int, str]]] = {i: [] for i in ids}
+        if not ids:
+            return out
+        with translated("reading dependencies"), self._read() as conn:
+            q = (
+                select(t.deps.c.job_id, t.deps.c.kind, t.deps.c.on_job_id, t.jobs.c.state)
+                .join(t.jobs, t.jobs.c.id == t.deps.c.on_job_id)
+                .where(t.deps.c.job_id.in_(ids))
+            )
+            for job_id, kind, on, state in conn.execute(q):
+                out[job_id].append((kind, on, state))
+        return out
+
+    def due_backoffs(self, now: float) -> tuple[list[int], float | None]:
+        """Jobs whose retry backoff is over, and the earliest time another one ends."""
+        c = t.jobs.c
+        base = and_(c.state == JobState.PENDING.value, c.reason == Reason.BACKOFF.value)
+        with translated("reading backoffs"), self._read() as conn:
+            due = list(conn.execute(select(c.id).where(and_(base, c.not_before_at <= now))).scalars())
+            nxt = conn.execute(select(func.min(c.not_before_at)).where(and_(base, c.not_before_at > now))).scalar()
+        return due, nxt
+
+    def cancel_requests(self) -> list[tuple[int, str]]:
+        c = t.jobs.c
+        q = select(c.id, c.state).where(and_(c.cancel_requested.is_(True), c.state.not_in(_TERMINAL)))
+        with translated("reading cancel requests"), self._read() as conn:
+            return [(r[0], r[1]) for r in conn.execute(q)]
+
+    def max_job_id(self) -> int:
+        with translated("reading job ids"), self._read() as conn:
+            return conn.execute(select(func.max(t.jobs.c.id))).scalar() or 0
+
+
+def bulk_insert(conn: Connection, table: Any, cols: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
+    """Insert many rows through the driver's ``executemany`` (no per-row Core processing)."""
+    if not rows:
+        return
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    sql = f"INSERT INTO {table.name} ({', '.join(cols)}) VALUES ({', '.join([mark] * len(cols))})"
+    conn.exec_driver_sql(sql, rows)
+
+
+def _pickle_spec(text: str) -> JobSpec:
+    data = json.loads(text)
+    data["payload"] = b""
+    return JobSpec.model_validate(data)

@@ -1,0 +1,99 @@
+"""Accepting work: feasibility against this machine, dependency references, job files; then the store."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from tessera.errors import CycleError, InfeasibleError, NotFoundError, SpecError
+from tessera.models.job import parse_ref
+from tessera.models.spec import JobSpec
+from tessera.scheduler.decide import Capacity, fits_at_all
+from tessera.store import NewJob, Store
+
+
+def check_feasible(spec: JobSpec, total: Capacity) -> None:
+    """Refuse a job that could never run here (more CPUs, memory or GPUs than exist)."""
+    r = spec.resources
+    if fits_at_all(total, r.cpus, r.memory_mb, r.gpus):
+        return
+    have = f"{total.cpus:g} CPUs, {total.memory_mb} MB memory and {len(total.gpus)} GPUs"
+    want = f"{r.cpus:g} CPUs, {r.memory_mb or 0} MB and {r.gpus} GPUs"
+    raise InfeasibleError(
+        f"job {spec.name or ''} asks for {want}, but this machine has only {have}".replace("job  ", "job "),
+        "ask for at most what the machine has (`tessera status` shows it), or declare logical GPUs "
+        "with TESSERA_GPUS for testing",
+        want=want,
+        have=have,
+    )
+
+
+def submit(
+    store: Store,
+    specs: Sequence[JobSpec],
+    total: Capacity,
+    names: dict[str, int] | None = None,
+    element_payloads: dict[int, tuple[bytes, ...]] | None = None,
+) -> list[int]:
+    """Validate and store jobs in one transaction. Dependencies name job ids (``12``, ``12_3``) or,
+    within one batch, the ``name`` of an earlier or later job of the batch; returns the ids."""
+    batch_names = {s.name: i for i, s in enumerate(specs) if s.name}
+    if names is not None:
+        batch_names = names
+    order = _topological(specs, batch_names)
+    position = {old: new for new, old in enumerate(order)}
+    items = []
+    for i in order:
+        spec = specs[i]
+        check_feasible(spec, total)
+        deps: list[tuple[str, int | tuple[str, int]]] = []
+        for dep in spec.dependencies:
+            for ref in dep.on:
+                if ref in batch_names:
+                    deps.append((dep.kind.value, ("batch", position[batch_names[ref]])))
+                else:
+                    deps.append((dep.kind.value, _existing(store, ref)))
+        items.append(NewJob(spec, tuple(deps), (element_payloads or {}).get(i)))
+    ids = store.submit(items)
+    return [ids[position[i]] for i in range(len(specs))]
+
+
+def _existing(store: Store, ref: str) -> int:
+    try:
+        job_id, index = parse_ref(ref)
+    except NotFoundError:
+        raise SpecError(
+            f"dependency on {ref!r}, which is neither a job id nor a job of this file",
+            "name an existing job id (see `tessera ls`) or the name of a job in the same file",
+        ) from None
+    if index is None:
+        return job_id
+    try:
+        return store.job(ref).id
+    except NotFoundError:
+        raise SpecError(f"dependency on {ref}, which does not exist", "depend on a job `tessera ls` shows") from None
+
+
+def _topological(specs: Sequence[JobSpec], names: dict[str, int]) -> list[int]:
+    """Order a batch so every job comes after the batch jobs it depends on; refuse cycles."""
+    edges = {i: {names[r] for d in s.dependencies for r in d.on if r in names} for i, s in enumerate(specs)}
+    order: list[int] = []
+    state: dict[int, int] = {}
+
+    def visit(i: int, path: list[int]) -> None:
+        if state.get(i) == 2:
+            return
+        if state.get(i) == 1:
+            loop = [specs[j].name or str(j) for j in [*path[path.index(i):], i]]
+            raise CycleError(
+                "dependencies form a cycle: " + " -> ".join(loop),
+                "remove one of the dependencies in the cycle so the jobs can be ordered",
+            )
+        state[i] = 1
+        for j in sorted(edges[i]):
+            visit(j, [*path, i])
+        state[i] = 2
+        order.append(i)
+
+    for i in range(len(specs)):
+        visit(i, [])
+    return order
