@@ -23,8 +23,12 @@ postgres:
 	  fi; \
 	fi
 
+# The demo job file on this machine, in a fresh TESSERA_HOME unless one is set; stops its controller.
 run: setup
-	$(BIN)/python examples/demo.py
+	@home=$${TESSERA_HOME:-$$(mktemp -d)}; export TESSERA_HOME=$$home; \
+	  $(BIN)/tessera run examples/demo.yaml; rc=$$?; \
+	  $(BIN)/tessera show 1 >/dev/null; $(BIN)/tessera down >/dev/null; \
+	  echo "state kept in $$home (TESSERA_HOME=$$home $(BIN)/tessera ls)"; exit $$rc
 
 test: setup postgres
 	$(BIN)/python -m pytest -q
@@ -33,7 +37,9 @@ lint: setup
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy src/tessera --ignore-missing-imports
 
+# Peers are installed for the benchmark only; they are not tessera dependencies.
 bench: setup
+	$(BIN)/pip install -q "dask[distributed]" ray
 	$(BIN)/python benchmarks/scheduler.py
 
 clean:

@@ -21,7 +21,7 @@ from tessera.errors import JobFailedError, TesseraError, WaitTimeoutError
 from tessera.executors.hardware import detect
 from tessera.jobfile import to_spec
 from tessera.models.job import Job
-from tessera.models.spec import ArraySpec, JobSpec
+from tessera.models.spec import _NAME, ArraySpec, JobSpec
 from tessera.models.states import TERMINAL, JobState
 from tessera.store import Store
 from tessera.submit import submit as submit_specs
@@ -102,6 +102,7 @@ class Client:
     # ------------------------------------------------------------------ lifecycle
 
     def _start_embedded(self) -> None:
+        from tessera.executors import procs
         from tessera.executors.local import LocalExecutor
 
         cm = daemon.hold_lock(self.settings)
@@ -109,7 +110,8 @@ class Client:
             cm.__exit__(None, None, None)
             return  # a background controller took the home meanwhile: work through it
         self._lock_cm = cm
-        executor = LocalExecutor(self.total, self.settings.workers, self.settings.kill_grace_s)
+        executor = LocalExecutor(self.total, self.settings.workers, self.settings.kill_grace_s,
+                                 scope=procs.store_scope(self.settings.db_url))
         self._controller = Controller(self.settings, self.store, executor)
         self._controller.on_terminal = self._ended
         self._thread = threading.Thread(target=self._loop, name="tessera-controller", daemon=True)
@@ -149,7 +151,7 @@ class Client:
         retries, queue, priority, project, tags, env, cwd, dependency, kwargs."""
         kwargs = options.pop("kwargs", {})
         payload = cloudpickle.dumps({"fn": fn, "args": args, "kwargs": kwargs})
-        options.setdefault("name", getattr(fn, "__name__", None))
+        options.setdefault("name", _default_name(fn))
         spec = to_spec({**options, "payload": payload}, "submit")
         return self._handles([spec])[0]
 
@@ -170,7 +172,7 @@ class Client:
         if not values:
             raise TesseraError("map needs at least one item", "pass a non-empty iterable")
         payload = cloudpickle.dumps({"fn": fn, "args": (), "kwargs": options.pop("kwargs", {})})
-        options.setdefault("name", getattr(fn, "__name__", None))
+        options.setdefault("name", _default_name(fn))
         cap = options.pop("max_running", None)
         spec = to_spec({**options, "payload": payload}, "map").model_copy(
             update={"array": ArraySpec.of_size(len(values), cap)})
@@ -247,6 +249,15 @@ class Client:
         n = self.store.request_cancel([h.id for h in handles])
         self._poke()
         return n
+
+
+def _default_name(fn: Callable[..., Any]) -> str | None:
+    """The function's name when it is a valid job name (a lambda's ``<lambda>`` is not)."""
+    name = getattr(fn, "__name__", None)
+    if not isinstance(name, str):
+        return None
+    name = name.strip("<>")[:128]
+    return name if _NAME.match(name) else None
 
 
 def _log_path(settings: Settings, job: Job, number: int, stream: str) -> str:

@@ -68,12 +68,16 @@ def parse(text: str, where: str = "job file") -> list[JobSpec]:
 def to_spec(fields: dict[str, Any], label: str = "job") -> JobSpec:
     """Build a spec from file or API fields, accepting the short forms used on the command line."""
     f = dict(fields)
-    res = dict(f.pop("resources", None) or {})
-    for k in _SHORT & set(f):
-        res[k] = f.pop(k)
-    if res:
-        f["resources"] = res
     try:
+        res = f.pop("resources", None) or {}
+        if not isinstance(res, dict):
+            raise SpecError(f"{label}: resources must be a mapping, e.g. {{cpus: 2, memory_mb: 4096}}",
+                            "write resources as a mapping of cpus, memory_mb and gpus")
+        res = dict(res)
+        for k in _SHORT & set(f):
+            res[k] = f.pop(k)
+        if res:
+            f["resources"] = res
         if "retries" in f:
             retry = dict(f.pop("retry", None) or {})
             retry["attempts"] = int(f.pop("retries")) + 1

@@ -12,8 +12,9 @@ from tessera.errors import SpecError
 logger = logging.getLogger(__name__)
 
 SUITES = ("seed", "sweep", "full")
-#: Blur parameters of the seed's "Gaussian Blur" row (its size is not stated there).
-SEED_BLUR = {"size": 4096, "sigma": 3.0}
+#: Blur size and sigma for the seed's "Gaussian Blur" row (the seed does not state them).
+SEED_BLUR_SIZE = 4096
+SEED_BLUR_SIGMA = 3.0
 #: Sizes swept per kernel to find where the GPU overtakes the CPU.
 SWEEP_SIZES: Mapping[str, tuple[int, ...]] = {
     "matmul": (128, 256, 512, 1024, 2048, 4096, 8192),
@@ -58,8 +59,8 @@ def seed_cases(scale: float = 1.0) -> list[Case]:
             cases.append(
                 Case(f"Image {s}x{s} (batch {batch})", "image", {"size": s, "batch": batch})
             )
-    s = scaled(SEED_BLUR["size"], scale)
-    cases.append(Case(f"Gaussian blur {s}x{s}", "blur", {"size": s, "sigma": SEED_BLUR["sigma"]}))
+    s = scaled(SEED_BLUR_SIZE, scale)
+    cases.append(Case(f"Gaussian blur {s}x{s}", "blur", {"size": s, "sigma": SEED_BLUR_SIGMA}))
     return cases
 
 

@@ -65,10 +65,11 @@ def build_table(results: Sequence[Mapping[str, Any]], title: str | None = None) 
     for label, row in by_label.items():
         cells = [label]
         for d in devices:
-            r = row.get(d)
-            if r is None or r.get("error"):
-                cells += ["error" if r else "-", "-", "-", "-", "-"]
+            got = row.get(d)
+            if got is None or got.get("error"):
+                cells += ["error" if got else "-", "-", "-", "-", "-"]
                 continue
+            r = got
             totals[d]["cold"] += r["cold_s"]
             totals[d]["time"] += r["total_s"]
             totals[d]["cost"] += r["cost_usd"]
@@ -185,6 +186,9 @@ def plot_sweep(results: Sequence[Mapping[str, Any]], path: Path) -> Path:
             xlabel="size",
             ylabel="seconds (warm + transfers)",
         )
+        sizes = sorted({r["size"] for r in sweep if r["kernel"] == kernel})
+        ax.minorticks_off()
+        ax.set_xticks(sizes, [str(s) for s in sizes], rotation=45)
         ax.legend()
     fig.suptitle(describe(), fontsize=9)
     fig.tight_layout()

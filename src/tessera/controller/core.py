@@ -67,6 +67,8 @@ class Controller:
         self._next_backoff: float | None = 0.0
         self._next_beat = 0.0
         self._next_cancel_check = 0.0
+        self._reasons: dict[int, tuple[Reason, str | None]] = {}
+        self._parent: dict[int, int] = {}
         self.started_at = time.time()
         store.register_controller(self.id, os.getpid(), socket.gethostname(), self.started_at)
         self._recover()
@@ -133,7 +135,7 @@ class Controller:
         jobs = {j.id: j for j in self.store.jobs(ids=[a.job_id for a in open_], limit=len(open_) + 1)}
         ends = []
         for a in open_:
-            procs.reap(a.pid, a.id, a.started_at)
+            procs.reap(a.pid, procs.attempt_key(procs.store_scope(self.settings.db_url), a.id), a.started_at)
             job = jobs.get(a.job_id)
             if job is None:
                 continue
@@ -141,7 +143,7 @@ class Controller:
                              job.infra_retries_used, self.settings.infra_retries, time.time())
             ends.append(End(a.id, a.job_id, "lost", nxt.state, nxt.reason, nxt.detail, ended_at=time.time(),
                             infra_inc=nxt.infra_inc, error="the controller running this attempt died"
-                            if nxt.state in TERMINAL else None))
+                            if nxt.state in TERMINAL else None, attempt_reason=Reason.CONTROLLER_LOST))
         committed = self.store.finish(ends)
         logger.warning("recovered %d attempts left by a previous controller", len(committed))
         self._after_terminal([e.job_id for e in ends if e.job_dst in TERMINAL])
@@ -169,30 +171,35 @@ class Controller:
                 ran_at=o.ran_at if act.ran or o.ran_at else None, ended_at=o.ended_at or now,
                 not_before_at=nxt.not_before_at, retries_inc=nxt.retries_inc, infra_inc=nxt.infra_inc,
                 result_encoding=o.result_encoding, result=o.result, error=o.error, usage=o.usage,
-                stdout_path=act.stdout_path, stderr_path=act.stderr_path))
+                stdout_path=act.stdout_path, stderr_path=act.stderr_path, attempt_reason=o.reason))
         committed = set(self.store.finish(ends))
         self._dirty = True
         done = [e.job_id for e in ends if e.job_id in committed and e.job_dst in TERMINAL]
         for e in ends:
-            if e.job_id in committed and e.job_dst is JobState.SUCCEEDED:
-                shutil.rmtree(self.settings.scratch_dir / str(e.attempt_id), ignore_errors=True)
+            self._reasons.pop(e.job_id, None)
+            scratch = self.settings.scratch_dir / str(e.attempt_id)
+            if e.job_id in committed and e.job_dst is JobState.SUCCEEDED and scratch.exists():
+                shutil.rmtree(scratch, ignore_errors=True)
         if failed_arrays:
             self._array_failures(failed_arrays)
-        self._after_terminal(done)
+        parents = {self._parent.pop(e.job_id, None) for e in ends if e.job_id in committed}
+        self._after_terminal(done, {p for p in parents if p is not None})
 
     def _array_failures(self, arrays: set[int]) -> None:
         for arr, (_cap, max_fail, failed) in self.store.array_limits(arrays).items():
             if max_fail is not None and failed >= max_fail:
                 self._cancel([arr], Reason.ARRAY_MAX_FAILURES, f"{failed} elements failed (max {max_fail})")
 
-    def _after_terminal(self, job_ids: list[int]) -> None:
+    def _after_terminal(self, job_ids: list[int], parents: set[int] | None = None) -> None:
         if not job_ids:
             return
-        parents = {j.array_id for j in self.store.jobs(ids=job_ids, limit=len(job_ids) + 1) if j.array_id}
-        self._resolve(self.store.dependents([*job_ids, *parents]))
+        if parents is None:
+            parents = {j.array_id for j in self.store.jobs(ids=job_ids, limit=len(job_ids) + 1) if j.array_id}
+        ended_parents = [j.id for j in self.store.jobs(ids=parents, limit=len(parents) + 1)
+                         if j.state in TERMINAL] if parents else []
+        self._resolve(self.store.dependents([*job_ids, *ended_parents]))
         if self.on_terminal is not None:
-            ended = [*job_ids, *(p for p in parents if self.store.job(p).state in TERMINAL)]
-            self.on_terminal(ended)
+            self.on_terminal([*job_ids, *ended_parents])
 
     # ------------------------------------------------------------------ dependencies and backoff
 
@@ -254,6 +261,7 @@ class Controller:
         for arr in (j for j in jobs if j.is_array):
             targets += self.store.jobs(array_id=arr.id, states=[*WAITING, JobState.STARTING, JobState.RUNNING],
                                        limit=10**7)
+        targets = list({j.id: j for j in targets}.values())  # an array and its elements may both be listed
         waiting = [j.id for j in targets if j.state in WAITING]
         # array rows themselves end through their elements; an array with no element left waiting ends here
         moved = self.store.move([Move(j, JobState.CANCELLED, frozenset(WAITING), reason, detail) for j in waiting])
@@ -270,8 +278,7 @@ class Controller:
 
     def _schedule(self, now: float) -> None:
         self._dirty = False
-        if self.free.cpus <= 0 and not self.free.gpus:
-            return
+        # no early return when full: jobs that arrive then must still be told why they wait
         cands = self.store.candidates(WINDOW)
         if not cands:
             return
@@ -280,8 +287,11 @@ class Controller:
         running = [Running(a.placement.cpus, a.placement.memory_mb, a.placement.gpus, a.ends_by)
                    for a in self.active.values()]
         decision = decide(cands, self.free, running, now, self.array_running, caps)
-        if decision.reasons:
-            self.store.set_reasons(decision.reasons[:WINDOW])
+        changed = [r for r in decision.reasons if self._reasons.get(r[0]) != r[1:]]
+        if changed:
+            self.store.set_reasons(changed)
+            for jid, why, detail in changed:
+                self._reasons[jid] = (why, detail)
         if decision.placements:
             self._launch(decision.placements, now)
 
@@ -300,6 +310,7 @@ class Controller:
             self.free = self.free.take(p.cpus, p.memory_mb, p.gpus)
             if job.array_id is not None:
                 self.array_running[job.array_id] += 1
+                self._parent[job.id] = job.array_id
             launch = self._launch_of(job, a.id, a.number, p, payloads.get(job.id))
             self.active[a.id] = _Active(job.id, p, now + spec.timeout_s if spec.timeout_s else math.inf,
                                         job.array_id, spec.retry, job.retries_used, job.infra_retries_used,

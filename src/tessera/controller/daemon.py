@@ -122,6 +122,7 @@ def stop(settings: Settings, timeout_s: float = 30.0) -> int | None:
 def serve(settings: Settings) -> int:
     """Run the controller in this process until SIGTERM or SIGINT. Returns an exit code."""
     from tessera.controller.core import Controller
+    from tessera.executors import procs
     from tessera.executors.hardware import detect
     from tessera.executors.local import LocalExecutor
     from tessera.store import Store
@@ -135,7 +136,8 @@ def serve(settings: Settings) -> int:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stopping.set())
         store = Store(settings.db_url)
-        executor = LocalExecutor(detect(settings), settings.workers, settings.kill_grace_s)
+        executor = LocalExecutor(detect(settings), settings.workers, settings.kill_grace_s,
+                                 scope=procs.store_scope(settings.db_url))
         controller = Controller(settings, store, executor)
         sock = _listen(settings.socket_path, controller.poke, stopping)
         controller.poke()

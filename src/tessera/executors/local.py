@@ -29,6 +29,7 @@ from tessera.scheduler.decide import Capacity
 logger = logging.getLogger(__name__)
 
 SAMPLE_S = 0.25
+SWEEP_S = 1.0
 
 
 @dataclass
@@ -60,8 +61,10 @@ class LocalExecutor:
     name = "local"
     features = frozenset({Feature.COMMANDS, Feature.FUNCTIONS, Feature.WARM_WORKERS, Feature.GPU, Feature.MEMORY_LIMIT})
 
-    def __init__(self, total: Capacity, workers: int | None = None, kill_grace_s: float = 5.0) -> None:
+    def __init__(self, total: Capacity, workers: int | None = None, kill_grace_s: float = 5.0,
+                 scope: str = "") -> None:
         self.total = total
+        self.scope = scope  # see procs.MARKER: the store this executor's attempts belong to
         self.kill_grace_s = kill_grace_s
         self.warm = workers if workers is not None else max(1, int(total.cpus))
         self._sel = selectors.DefaultSelector()
@@ -74,6 +77,9 @@ class LocalExecutor:
         self._started: list[Started] = []
         self._done: list[Outcome] = []
         self._next_sample = 0.0
+        self._made: set[str] = set()
+        self._sweep: dict[str, float] = {}  # finished Python attempts -> start time, for the marker sweep
+        self._next_sweep = 0.0
         for _ in range(self.warm):
             self._idle.append(self._spawn(()))
 
@@ -89,8 +95,12 @@ class LocalExecutor:
             pass
 
     def launch(self, launch: Launch) -> None:
-        os.makedirs(os.path.dirname(launch.stdout_path), exist_ok=True)
-        os.makedirs(launch.scratch_dir, exist_ok=True)
+        logs = os.path.dirname(launch.stdout_path)
+        if logs not in self._made:
+            os.makedirs(logs, exist_ok=True)
+            self._made.add(logs)
+        if launch.kind == "command":
+            os.makedirs(launch.scratch_dir, exist_ok=True)  # Python jobs make theirs on first use
         run = _Run(launch=launch, since=time.time())
         if launch.timeout_s:
             run.deadline = time.monotonic() + launch.timeout_s
@@ -118,7 +128,7 @@ class LocalExecutor:
             run.kill_at = time.monotonic() + self.kill_grace_s
             procs.kill_group(run.pid, signal.SIGTERM)
             procs.signal_all(procs.tree(run.pid), signal.SIGTERM)
-            procs.signal_all(procs.marked(attempt_id, run.since), signal.SIGTERM)
+            procs.signal_all(procs.marked(self._key(attempt_id), run.since), signal.SIGTERM)
         self.wake()
 
     def poll(self, timeout: float) -> tuple[list[Started], list[Outcome]]:
@@ -146,18 +156,20 @@ class LocalExecutor:
         """Stop everything: running attempts are killed and reported ``lost`` to be requeued."""
         for aid in list(self._runs):
             self.kill(aid, Reason.CONTROLLER_LOST)
+        out: list[Outcome] = []  # poll hands outcomes over once: keep them, they are the requeues
         deadline = time.monotonic() + grace_s
         while self._runs and time.monotonic() < deadline:
-            self.poll(0.05)
+            out += self.poll(0.05)[1]
         for run in list(self._runs.values()):
             self._hard_kill(run)
         end = time.monotonic() + 2
         while self._runs and time.monotonic() < end:
-            self.poll(0.05)
+            out += self.poll(0.05)[1]
+        procs.sweep(self._sweep)
         for w in self._idle:
             self._stop_worker(w)
         self._idle.clear()
-        out = self._done
+        out += self._done
         self._done = []
         return out
 
@@ -184,7 +196,7 @@ class LocalExecutor:
         self._sel.unregister(run.pidfd)
         os.close(run.pidfd)
         la = run.launch
-        procs.reap(run.pid, la.attempt_id, run.since)
+        procs.reap(run.pid, self._key(la.attempt_id), run.since)
         ended = time.time()
         usage = {"peak_rss_mb": round(run.peak_rss_mb, 1), "wall_s": round(ended - run.since, 6)}
         if run.killing is not None:
@@ -210,7 +222,7 @@ class LocalExecutor:
         detail = {
             Reason.TIMEOUT: f"ran past its timeout of {la.timeout_s:g} s" if la.timeout_s else "timeout",
             Reason.OOM: f"resident memory {run.peak_rss_mb:.0f} MB over its limit of {la.placement.memory_mb} MB",
-        }.get(why, None)  # type: ignore[arg-type]
+        }.get(why)  # type: ignore[arg-type]
         return Outcome(la.attempt_id, la.job_id, status, why, detail=detail, exit_code=code,
                        ran_at=run.since, ended_at=ended, usage=usage)
 
@@ -268,7 +280,7 @@ class LocalExecutor:
             self._stop_worker(w)
             self._done.append(self._killed(run, None, header["ended_at"], usage))
             return
-        procs.reap(None, la.attempt_id, run.since)
+        self._sweep[self._key(la.attempt_id)] = run.since
         self._idle.append(w)
         reason = Reason(header["reason"]) if header.get("reason") else None
         self._done.append(Outcome(
@@ -286,7 +298,7 @@ class LocalExecutor:
         if run is None:
             return
         la = run.launch
-        procs.reap(w.proc.pid, la.attempt_id, run.since)
+        procs.reap(w.proc.pid, self._key(la.attempt_id), run.since)
         del self._runs[la.attempt_id]
         ended = time.time()
         usage = {"peak_rss_mb": round(run.peak_rss_mb, 1)}
@@ -319,6 +331,8 @@ class LocalExecutor:
                 t = min(t, run.deadline)
         if any(r.launch.placement.memory_mb for r in self._runs.values()):
             t = min(t, self._next_sample)
+        if self._sweep:
+            t = min(t, self._next_sweep)
         return t
 
     def _check_clocks(self) -> None:
@@ -328,6 +342,10 @@ class LocalExecutor:
                 self._hard_kill(run)
             elif run.killing is None and run.deadline is not None and now >= run.deadline:
                 self.kill(aid, Reason.TIMEOUT)
+        if self._sweep and now >= self._next_sweep:
+            self._next_sweep = now + SWEEP_S
+            procs.sweep(self._sweep)
+            self._sweep.clear()
         if now >= self._next_sample:
             self._next_sample = now + SAMPLE_S
             for aid, run in list(self._runs.items()):
@@ -342,16 +360,19 @@ class LocalExecutor:
 
     def _hard_kill(self, run: _Run) -> None:
         run.kill_at = float("inf")
-        procs.reap(run.pid, run.launch.attempt_id, run.since)
+        procs.reap(run.pid, self._key(run.launch.attempt_id), run.since)
         if run.worker is not None:
             procs.kill_group(run.worker.proc.pid, signal.SIGKILL)
+
+    def _key(self, attempt_id: int) -> str:
+        return procs.attempt_key(self.scope, attempt_id)
 
     def _env(self, la: Launch) -> dict[str, str]:
         env = dict(la.env)
         env.update({
             "TESSERA_JOB_ID": la.ref, "TESSERA_ATTEMPT_ID": str(la.attempt_id),
             "TESSERA_ATTEMPT_NUMBER": str(la.attempt_number),
-            "TESSERA_SCRATCH_DIR": la.scratch_dir, "CUDA_VISIBLE_DEVICES": ",".join(map(str, la.placement.gpus)),
+            "TESSERA_SCRATCH_DIR": la.scratch_dir, procs.MARKER: self._key(la.attempt_id), "CUDA_VISIBLE_DEVICES": ",".join(map(str, la.placement.gpus)),
         })
         if la.array_index is not None:
             env["TESSERA_ARRAY_INDEX"] = str(la.array_index)

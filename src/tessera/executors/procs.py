@@ -13,10 +13,25 @@ import psutil
 
 logger = logging.getLogger(__name__)
 
-MARKER = "TESSERA_ATTEMPT_ID"
+#: The environment variable that marks every process of an attempt. Its value is ``attempt_key``:
+#: attempt ids restart at 1 in every store, so the key carries the store's scope too, or one home's
+#: clean-up would kill another home's jobs.
+MARKER = "TESSERA_ATTEMPT_KEY"
 
 
-def marked(attempt_id: int, since: float) -> list[psutil.Process]:
+def store_scope(db_url: str) -> str:
+    """A short stable name for a store, shared by every controller of that store."""
+    import hashlib
+
+    return hashlib.sha256(db_url.encode()).hexdigest()[:12]
+
+
+def attempt_key(scope: str, attempt_id: int) -> str:
+    """The marker value of one attempt of one store."""
+    return f"{scope}.{attempt_id}"
+
+
+def marked(attempt_id: int | str, since: float) -> list[psutil.Process]:
     """Processes whose environment carries this attempt's marker, started at or after ``since``.
 
     This finds grandchildren that left the process group with ``setsid`` and were re-parented.
@@ -34,6 +49,25 @@ def marked(attempt_id: int, since: float) -> list[psutil.Process]:
         except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess, OSError):
             continue
     return out
+
+
+def sweep(finished: dict[int, float] | dict[str, float]) -> int:
+    """SIGKILL processes left behind by finished attempts (one pass over the process table)."""
+    if not finished:
+        return 0
+    since = min(finished.values())
+    wanted = {str(a) for a in finished}
+    killed = 0
+    for p in psutil.process_iter(["create_time"]):
+        try:
+            if p.info["create_time"] is None or p.info["create_time"] < since - 1 or p.pid == os.getpid():
+                continue
+            if p.environ().get(MARKER) in wanted:
+                p.kill()
+                killed += 1
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess, OSError):
+            continue
+    return killed
 
 
 def tree(pid: int) -> list[psutil.Process]:
@@ -60,7 +94,7 @@ def kill_group(pgid: int, sig: int) -> None:
         pass
 
 
-def terminate(pid: int, attempt_id: int, since: float, grace_s: float, is_alive: Callable[[], bool]) -> None:
+def terminate(pid: int, attempt_id: int | str, since: float, grace_s: float, is_alive: Callable[[], bool]) -> None:
     """SIGTERM the attempt's group and marked processes, wait ``grace_s``, then SIGKILL them all."""
     procs = {p.pid: p for p in [*tree(pid), *marked(attempt_id, since)]}
     kill_group(pid, signal.SIGTERM)
@@ -73,7 +107,7 @@ def terminate(pid: int, attempt_id: int, since: float, grace_s: float, is_alive:
     reap(pid, attempt_id, since)
 
 
-def reap(pid: int | None, attempt_id: int, since: float) -> int:
+def reap(pid: int | None, attempt_id: int | str, since: float) -> int:
     """SIGKILL whatever is left of an attempt: its process group and every marked process."""
     if pid is not None:
         kill_group(pid, signal.SIGKILL)

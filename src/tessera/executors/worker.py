@@ -139,7 +139,7 @@ def _attempt_env(msg: dict[str, Any]) -> Iterator[None]:
     err = os.open(msg["stderr_path"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     try:
         os.environ.update(msg["env"])
-        os.environ[MARKER] = str(msg["attempt_id"])
+        os.environ[MARKER] = msg["env"].get(MARKER) or str(msg["attempt_id"])
         os.dup2(out, 1)
         os.dup2(err, 2)
         if msg.get("cwd"):

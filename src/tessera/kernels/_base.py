@@ -127,7 +127,7 @@ def _coerce(kernel: str, key: str, value: Any, kind: type) -> Any:
         return int(value)
     if (isinstance(value, bool) and kind is not bool) or not isinstance(value, kind):
         raise SpecError(
-            f"kernel {kernel!r}: parameter {key}={value!r} is not a {kind.__name__}",
+            f"kernel {kernel!r}: parameter {key}={value!r} must be of type {kind.__name__}",
             f"give {key} as a {kind.__name__}",
         )
     return value

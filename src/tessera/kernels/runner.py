@@ -54,7 +54,7 @@ def run_job(name: str, params: Mapping[str, Any] | None = None) -> dict[str, Any
     logger.debug("running %s on %s/%s with %s", name, target.device, target.backend, p)
 
     start = time.perf_counter()
-    inputs = tuple(ops.to_device(x) for x in host_inputs)
+    inputs: Any = tuple(ops.to_device(x) for x in host_inputs)
     result = kernel.compute(ops, inputs, p)
     host_result = ops.to_host(result)
     cold_s = time.perf_counter() - start

@@ -15,10 +15,10 @@ from tessera.errors import SpecError
 MAX_ARRAY_SIZE = 1_000_000
 MAX_ARRAY_INDEX = 100_000_000
 MAX_TIMEOUT_S = 366 * 24 * 3600
-_NAME = re.compile(r"^[A-Za-z0-9_.@+\-][A-Za-z0-9_.@+\- ]{0,127}$")
-_QUEUE = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,62}$")
-_ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,255}$")
-_FUNCTION = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+_NAME = re.compile(r"^[A-Za-z0-9_.@+\-][A-Za-z0-9_.@+\- ]{0,127}\Z")  # \Z: "$" would accept a trailing newline
+_QUEUE = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,62}\Z")
+_ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,255}\Z")
+_FUNCTION = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*\Z")
 
 
 class _Strict(BaseModel):

@@ -65,6 +65,7 @@ class End:
     usage: dict[str, Any] = field(default_factory=dict)
     stdout_path: str | None = None
     stderr_path: str | None = None
+    attempt_reason: Reason | None = None  # why the attempt ended (``reason`` is the job's); defaults to ``reason``
 
 
 @dataclass(frozen=True, slots=True)

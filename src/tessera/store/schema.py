@@ -16,8 +16,8 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    select,
     false,
+    select,
     text,
 )
 

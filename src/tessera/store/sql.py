@@ -14,25 +14,22 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, func, select, update
+from sqlalchemy import Connection, and_, func, select, update
 
 from tessera.errors import NotFoundError, SpecError
 from tessera.models.job import Attempt, Event, Job, parse_ref
 from tessera.models.spec import JobSpec
-from tessera.models.states import TERMINAL, WAITING, JobState, Reason
+from tessera.models.states import TERMINAL, JobState, Reason
 from tessera.store import schema as t
 from tessera.store.engine import make_engine, translated
-from tessera.store.writes import StoreWrites
 from tessera.store.records import (
     Candidate,
-    Claim,
-    End,
-    Move,
     NewJob,
     attempt_from_row,
     event_from_row,
     job_from_row,
 )
+from tessera.store.writes import StoreWrites
 
 _TERMINAL = [s.value for s in TERMINAL]
 _ACTIVE = [JobState.STARTING.value, JobState.RUNNING.value]

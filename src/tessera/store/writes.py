@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, or_, select, update
@@ -17,6 +17,10 @@ from tessera.store.engine import translated
 from tessera.store.records import Claim, End, Move
 
 _ACTIVE = (JobState.STARTING.value, JobState.RUNNING.value)
+
+
+def _value(reason: Reason | None) -> str | None:
+    return reason.value if reason else None
 
 
 class StoreWrites:
@@ -38,7 +42,7 @@ class StoreWrites:
             rows = conn.execute(
                 select(c.id, c.attempts, c.array_id).where(
                     and_(c.id.in_(list(by_id)), c.state == JobState.RUNNABLE.value, c.cancel_requested.is_(False))
-                )
+                ).with_for_update()
             ).all()
             if not rows:
                 return []
@@ -118,18 +122,23 @@ class StoreWrites:
         with translated("committing attempt outcomes"), self._write() as conn:
             c = t.jobs.c
             cur = {r.id: r for r in conn.execute(
-                select(c.id, c.state, c.lease_token, c.array_id).where(c.id.in_([e.job_id for e in ends])))}
+                select(c.id, c.state, c.lease_token, c.array_id).where(c.id.in_([e.job_id for e in ends]))
+                .with_for_update())}
             ok: list[End] = []
             fenced: list[End] = []
+            owned: set[int] = set()  # one outcome per job, even if a batch repeats one
             for e in ends:
                 r = cur.get(e.job_id)
-                (ok if r is not None and r.lease_token == e.attempt_id and r.state in _ACTIVE else fenced).append(e)
+                mine = r is not None and r.lease_token == e.attempt_id and r.state in _ACTIVE and e.job_id not in owned
+                (ok if mine else fenced).append(e)
+                if mine:
+                    owned.add(e.job_id)
             if fenced:
                 conn.execute(
                     update(t.attempts).where(and_(t.attempts.c.id == bindparam("_aid"),
                                                   or_(t.attempts.c.state == _ACTIVE[0], t.attempts.c.state == _ACTIVE[1])))
                     .values(state="fenced", ended_at=bindparam("_at"), reason=bindparam("_why")),
-                    [{"_aid": e.attempt_id, "_at": e.ended_at or now, "_why": e.reason.value if e.reason else None} for e in fenced],
+                    [{"_aid": e.attempt_id, "_at": e.ended_at or now, "_why": _value(e.attempt_reason or e.reason)} for e in fenced],
                 )
             if not ok:
                 return []
@@ -139,7 +148,7 @@ class StoreWrites:
                     reason=bindparam("_why"), usage=bindparam("_usage"), stdout_path=bindparam("_out"),
                     stderr_path=bindparam("_err")),
                 [{"_aid": e.attempt_id, "_st": e.attempt_state, "_at": e.ended_at or now, "_code": e.exit_code,
-                  "_why": e.reason.value if e.reason else None, "_usage": json.dumps(e.usage) if e.usage else None,
+                  "_why": _value(e.attempt_reason or e.reason), "_usage": json.dumps(e.usage) if e.usage else None,
                   "_out": e.stdout_path, "_err": e.stderr_path}
                  for e in ok],
             )
@@ -183,8 +192,14 @@ class StoreWrites:
         with translated("moving jobs"), self._write() as conn:
             c = t.jobs.c
             cur = {r.id: r for r in conn.execute(
-                select(c.id, c.state, c.array_id, c.is_array).where(c.id.in_([m.job_id for m in moves])))}
-            ok = [m for m in moves if m.job_id in cur and cur[m.job_id].state in {s.value for s in m.srcs}]
+                select(c.id, c.state, c.array_id, c.is_array).where(c.id.in_([m.job_id for m in moves]))
+                .with_for_update())}
+            ok: list[Move] = []
+            seen: set[int] = set()
+            for m in moves:  # the first move of a job wins: a job listed twice must not move (or count) twice
+                if m.job_id in cur and m.job_id not in seen and cur[m.job_id].state in {s.value for s in m.srcs}:
+                    ok.append(m)
+                    seen.add(m.job_id)
             if not ok:
                 return []
             conn.execute(

@@ -1,0 +1,236 @@
+"""Throughput, latency, start-up and memory of tessera against its peers, side by side in one run.
+
+    .venv/bin/python benchmarks/scheduler.py [--noop 20000] [--numpy 2000] [--latency 300]
+
+Peers: concurrent.futures.ProcessPoolExecutor always; Dask distributed's LocalCluster and Ray
+local when they are importable (install them only for the benchmark). Two workers each.
+tessera runs with its default durable settings (SQLite WAL, synchronous=NORMAL) in a fresh home.
+"""
+
+from __future__ import annotations
+
+import os as _os
+
+_os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # one thread per worker: 2 workers on 2 cores
+_os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import argparse
+import concurrent.futures as cf
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from typing import Any
+
+import psutil
+from rich.console import Console
+from rich.table import Table
+
+sys.path.insert(0, os.path.dirname(__file__))
+from _jobs import noop, numpy_1ms  # noqa: E402
+
+console = Console(width=160)
+
+
+def rss_mb(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        try:
+            p = psutil.Process(pid)
+            total += p.memory_info().rss + sum(c.memory_info().rss for c in p.children(recursive=True))
+        except psutil.NoSuchProcess:
+            pass
+    return total / (1 << 20)
+
+
+def pct(xs: list[float], q: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(q * len(xs)))]
+
+
+class Runner:
+    """One system under test: start, submit-one, map, stop."""
+
+    name = ""
+
+    def start(self) -> None: ...
+    def submit(self, fn: Callable[..., Any], *a: Any) -> Any: ...
+    def result(self, fut: Any) -> Any: ...
+    def map(self, fn: Callable[..., Any], items: list[Any]) -> list[Any]: ...
+    def pids(self) -> list[int]: ...
+    def stop(self) -> None: ...
+
+
+class Tessera(Runner):
+    name = "tessera"
+
+    def start(self) -> None:
+        from tessera.client import Client
+
+        self.home = tempfile.mkdtemp(prefix="tessera-bench-")
+        self.c = Client(home=self.home, embedded=True, workers=2, cpus=2)
+
+    def submit(self, fn: Callable[..., Any], *a: Any) -> Any:
+        return self.c.submit(fn, *a)
+
+    def result(self, fut: Any) -> Any:
+        return fut.result(timeout=600)
+
+    def map(self, fn: Callable[..., Any], items: list[Any]) -> list[Any]:
+        return self.c.map(fn, items, timeout=1200)
+
+    def pids(self) -> list[int]:
+        return [os.getpid()]
+
+    def stop(self) -> None:
+        self.c.close()
+
+
+class Pool(Runner):
+    name = "ProcessPoolExecutor"
+
+    def start(self) -> None:
+        self.p = cf.ProcessPoolExecutor(2)
+        self.p.submit(noop).result()
+
+    def submit(self, fn: Callable[..., Any], *a: Any) -> Any:
+        return self.p.submit(fn, *a)
+
+    def result(self, fut: Any) -> Any:
+        return fut.result()
+
+    def map(self, fn: Callable[..., Any], items: list[Any]) -> list[Any]:
+        return list(self.p.map(fn, items, chunksize=1))
+
+    def pids(self) -> list[int]:
+        return [os.getpid()]
+
+    def stop(self) -> None:
+        self.p.shutdown()
+
+
+class Dask(Runner):
+    name = "dask LocalCluster"
+
+    def start(self) -> None:
+        from dask.distributed import Client, LocalCluster
+
+        self.cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+        self.c = Client(self.cluster)
+
+    def submit(self, fn: Callable[..., Any], *a: Any) -> Any:
+        return self.c.submit(fn, *a, pure=False)
+
+    def result(self, fut: Any) -> Any:
+        return fut.result()
+
+    def map(self, fn: Callable[..., Any], items: list[Any]) -> list[Any]:
+        return self.c.gather(self.c.map(fn, items, pure=False))
+
+    def pids(self) -> list[int]:
+        return [os.getpid()]
+
+    def stop(self) -> None:
+        self.c.close()
+        self.cluster.close()
+
+
+class Ray(Runner):
+    name = "ray local"
+
+    def start(self) -> None:
+        import ray
+
+        self.ray = ray
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+        self.remote: dict[Any, Any] = {}
+
+    def _r(self, fn: Callable[..., Any]) -> Any:
+        if fn not in self.remote:
+            self.remote[fn] = self.ray.remote(fn)
+        return self.remote[fn]
+
+    def submit(self, fn: Callable[..., Any], *a: Any) -> Any:
+        return self._r(fn).remote(*a)
+
+    def result(self, fut: Any) -> Any:
+        return self.ray.get(fut)
+
+    def map(self, fn: Callable[..., Any], items: list[Any]) -> list[Any]:
+        r = self._r(fn)
+        return self.ray.get([r.remote(i) for i in items])
+
+    def pids(self) -> list[int]:
+        return [os.getpid()] + [p.pid for p in psutil.process_iter(["name"]) if "ray" in (p.info["name"] or "")]
+
+    def stop(self) -> None:
+        self.ray.shutdown()
+
+
+def measure(r: Runner, n_noop: int, n_numpy: int, n_lat: int) -> dict[str, float]:
+    out: dict[str, float] = {}
+    t0 = time.perf_counter()
+    r.start()
+    r.result(r.submit(noop))
+    out["start_s"] = time.perf_counter() - t0
+    lat = []
+    for _ in range(n_lat):
+        t = time.perf_counter()
+        r.result(r.submit(noop))
+        lat.append(time.perf_counter() - t)
+    out["p50_ms"], out["p99_ms"] = pct(lat, 0.5) * 1e3, pct(lat, 0.99) * 1e3
+    t = time.perf_counter()
+    futs = [r.submit(noop) for _ in range(n_noop)]
+    for f in futs:
+        r.result(f)
+    out["noop_one_by_one_per_s"] = n_noop / (time.perf_counter() - t)
+    out["rss_mb"] = rss_mb(r.pids())
+    t = time.perf_counter()
+    r.map(noop, list(range(n_noop)))
+    out["noop_map_per_s"] = n_noop / (time.perf_counter() - t)
+    t = time.perf_counter()
+    r.map(numpy_1ms, list(range(n_numpy)))
+    out["numpy_1ms_per_s"] = n_numpy / (time.perf_counter() - t)
+    r.stop()
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--noop", type=int, default=20000)
+    ap.add_argument("--numpy", type=int, default=2000)
+    ap.add_argument("--latency", type=int, default=300)
+    ap.add_argument("--only", default="")
+    args = ap.parse_args()
+    runners: list[Runner] = [Tessera(), Pool()]
+    for cls, mod in ((Dask, "distributed"), (Ray, "ray")):
+        try:
+            __import__(mod)
+            runners.append(cls())
+        except ImportError:
+            console.print(f"[dim]{cls.name}: not installed, skipped[/]")
+    if args.only:
+        runners = [r for r in runners if r.name.split()[0].lower() in args.only.lower().split(",")]
+    rows = {}
+    for r in runners:
+        console.print(f"running {r.name} ...")
+        rows[r.name] = measure(r, args.noop, args.numpy, args.latency)
+    t = Table(title=f"scheduler benchmark — {platform.node()}, {os.cpu_count()} CPUs, "
+                    f"{psutil.virtual_memory().total >> 30} GiB, Python {platform.python_version()}")
+    cols = [("start_s", "start (s)", "{:.2f}"), ("p50_ms", "p50 (ms)", "{:.2f}"), ("p99_ms", "p99 (ms)", "{:.2f}"),
+            ("noop_one_by_one_per_s", f"{args.noop} no-op one by one (/s)", "{:.0f}"),
+            ("noop_map_per_s", f"{args.noop} no-op map (/s)", "{:.0f}"),
+            ("numpy_1ms_per_s", f"{args.numpy} 1 ms numpy (/s)", "{:.0f}"), ("rss_mb", "memory (MiB)", "{:.0f}")]
+    t.add_column("system")
+    for _, label, _ in cols:
+        t.add_column(label, justify="right")
+    for name, m in rows.items():
+        t.add_row(name, *(fmt.format(m[k]) for k, _, fmt in cols))
+    console.print(t)
+
+
+if __name__ == "__main__":
+    main()
