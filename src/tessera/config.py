@@ -18,6 +18,8 @@ class Settings:
 
     Each field reads ``TESSERA_<FIELD>`` (upper case) and, failing that, the same key in
     ``$TESSERA_HOME/config.yaml``. ``gpus`` declares logical GPUs (for tests, or to hide some).
+    ``pipeline`` caps how many small Python attempts a busy worker may hold queued (1 turns it
+    off); the controller queues fewer when recent small jobs ran longer (about 20 ms of work each).
     """
 
     home: Path
@@ -30,6 +32,7 @@ class Settings:
     heartbeat_s: float = 2.0
     kill_grace_s: float = 5.0
     infra_retries: int = 3
+    pipeline: int = 64
     log_level: str = "WARNING"
 
     @property

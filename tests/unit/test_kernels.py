@@ -246,3 +246,15 @@ def test_public_surface_is_complete() -> None:
 
     assert all(hasattr(kernels, name) for name in kernels.__all__)
     assert {"run_job", "REGISTRY", "get", "measure_peak"} <= set(kernels.__all__)
+
+
+def test_cuda_backend_turns_tf32_off() -> None:
+    torch = pytest.importorskip("torch")
+    from tessera.kernels.backends import _ieee_float32
+
+    _ieee_float32(torch)
+    conv = getattr(torch.backends.cudnn, "conv", None)
+    if conv is not None and hasattr(conv, "fp32_precision"):
+        assert conv.fp32_precision == "ieee"
+    else:
+        assert torch.backends.cudnn.allow_tf32 is False

@@ -27,11 +27,12 @@ from tessera.models.states import TERMINAL, WAITING, JobState, Reason
 from tessera.scheduler.decide import Capacity, Placement, Running, decide
 from tessera.scheduler.deps import DepStatus, evaluate
 from tessera.scheduler.outcome import next_state
-from tessera.store import Claim, End, Move, Store
+from tessera.store import Candidate, Claim, End, Move, Store
 
 logger = logging.getLogger(__name__)
 
 WINDOW = 256  # runnable jobs considered per scheduling round
+PIPELINE_TARGET_S = 0.02  # queued work per busy worker, in recent small-job run time
 
 
 @dataclass
@@ -46,6 +47,8 @@ class _Active:
     stdout_path: str = ""
     stderr_path: str = ""
     ran: bool = False
+    holds: bool = True  # holds its placement's resources (a queued attempt holds none until it inherits)
+    small: bool = False  # a Python job of at most one CPU, no GPU, no memory limit: may be pipelined
 
 
 class Controller:
@@ -69,6 +72,12 @@ class Controller:
         self._next_cancel_check = 0.0
         self._reasons: dict[int, tuple[Reason, str | None]] = {}
         self._parent: dict[int, int] = {}
+        self._deps = True  # whether any dependency exists; refreshed on every poke
+        self._refill = True  # the candidate cache must be read again
+        self._cands: list[Candidate] = []
+        self._caps: dict[int, int | None] = {}
+        self._logs, self._scratch = str(settings.logs_dir), str(settings.scratch_dir)
+        self._small_run_s: float | None = None  # moving average of small Python jobs' run time
         self.started_at = time.time()
         store.register_controller(self.id, os.getpid(), socket.gethostname(), self.started_at)
         self._recover()
@@ -86,8 +95,15 @@ class Controller:
         finished = {o.attempt_id for o in outcomes}
         live = [s for s in started if s.attempt_id not in finished and s.attempt_id in self.active]
         for s in started:
-            if s.attempt_id in self.active:
-                self.active[s.attempt_id].ran = True
+            act = self.active.get(s.attempt_id)
+            if act is None:
+                continue
+            act.ran = True
+            if s.inherits is not None:  # a pipelined attempt takes over the slot of the one that ended
+                prev = self.active.get(s.inherits)
+                act.holds = prev.holds if prev is not None else True
+                if prev is not None:
+                    prev.holds = False
         if live:
             self.store.running([(s.job_id, s.attempt_id, s.at, s.pid, self.active[s.attempt_id].stdout_path,
                                  self.active[s.attempt_id].stderr_path) for s in live])
@@ -96,8 +112,10 @@ class Controller:
         poked = self._poked.is_set()
         if poked:
             self._poked.clear()
-            self._dirty = True
-            self._new_jobs()
+            self._dirty = self._refill = True
+            self._deps = self.store.has_deps()
+            if self._deps:
+                self._new_jobs()
         if poked or now >= self._next_cancel_check:
             self._next_cancel_check = now + 1.0
             self._cancels()
@@ -157,7 +175,11 @@ class Controller:
             act = self.active.pop(o.attempt_id, None)
             if act is None:
                 continue
-            self.free = self.free.give(act.placement.cpus, act.placement.memory_mb, act.placement.gpus)
+            if act.holds:
+                self.free = self.free.give(act.placement.cpus, act.placement.memory_mb, act.placement.gpus)
+            if act.small and o.ran_at is not None and o.ended_at:
+                run_s = max(0.0, o.ended_at - o.ran_at)
+                self._small_run_s = run_s if self._small_run_s is None else 0.8 * self._small_run_s + 0.2 * run_s
             if act.array_id is not None:
                 self.array_running[act.array_id] -= 1
             nxt = next_state(o.status, o.reason, o.exit_code, act.policy, act.retries_used, act.infra_used,
@@ -172,8 +194,11 @@ class Controller:
                 not_before_at=nxt.not_before_at, retries_inc=nxt.retries_inc, infra_inc=nxt.infra_inc,
                 result_encoding=o.result_encoding, result=o.result, error=o.error, usage=o.usage,
                 stdout_path=act.stdout_path, stderr_path=act.stderr_path, attempt_reason=o.reason))
-        committed = set(self.store.finish(ends))
+        ended_arrays: list[int] = []
+        committed = set(self.store.finish(ends, ended_arrays))
         self._dirty = True
+        if any(e.job_dst is JobState.RUNNABLE for e in ends):
+            self._refill = True
         done = [e.job_id for e in ends if e.job_id in committed and e.job_dst in TERMINAL]
         for e in ends:
             self._reasons.pop(e.job_id, None)
@@ -182,24 +207,30 @@ class Controller:
                 shutil.rmtree(scratch, ignore_errors=True)
         if failed_arrays:
             self._array_failures(failed_arrays)
-        parents = {self._parent.pop(e.job_id, None) for e in ends if e.job_id in committed}
-        self._after_terminal(done, {p for p in parents if p is not None})
+        for e in ends:
+            self._parent.pop(e.job_id, None)
+        self._after_terminal(done, ended_arrays)
 
     def _array_failures(self, arrays: set[int]) -> None:
         for arr, (_cap, max_fail, failed) in self.store.array_limits(arrays).items():
             if max_fail is not None and failed >= max_fail:
                 self._cancel([arr], Reason.ARRAY_MAX_FAILURES, f"{failed} elements failed (max {max_fail})")
 
-    def _after_terminal(self, job_ids: list[int], parents: set[int] | None = None) -> None:
+    def _after_terminal(self, job_ids: list[int], ended_arrays: list[int] | None = None) -> None:
+        """Jobs ended: resolve their dependents and tell the embedding client.
+
+        ``ended_arrays`` are arrays the same commit ended; None means "look them up".
+        """
         if not job_ids:
             return
-        if parents is None:
+        if ended_arrays is None:
             parents = {j.array_id for j in self.store.jobs(ids=job_ids, limit=len(job_ids) + 1) if j.array_id}
-        ended_parents = [j.id for j in self.store.jobs(ids=parents, limit=len(parents) + 1)
-                         if j.state in TERMINAL] if parents else []
-        self._resolve(self.store.dependents([*job_ids, *ended_parents]))
+            ended_arrays = [j.id for j in self.store.jobs(ids=parents, limit=len(parents) + 1)
+                            if j.state in TERMINAL] if parents else []
+        if self._deps:
+            self._resolve(self.store.dependents([*job_ids, *ended_arrays]))
         if self.on_terminal is not None:
-            self.on_terminal([*job_ids, *ended_parents])
+            self.on_terminal([*job_ids, *ended_arrays])
 
     # ------------------------------------------------------------------ dependencies and backoff
 
@@ -232,7 +263,7 @@ class Controller:
                 never.append((jid, ", ".join(bad)))
         if moves:
             self.store.move(moves)
-            self._dirty = True
+            self._dirty = self._refill = True
         for parent in released:
             self.store.release_elements(parent)
             own = [j.id for j in self.store.jobs(states=[JobState.PENDING], array_id=parent, limit=10**7)
@@ -246,13 +277,14 @@ class Controller:
         if due:
             self.store.move([Move(j, JobState.RUNNABLE, frozenset({JobState.PENDING}), Reason.RETRY, "backoff over")
                              for j in due])
-            self._dirty = True
+            self._dirty = self._refill = True
 
     # ------------------------------------------------------------------ cancel
 
     def _cancels(self) -> None:
         reqs = self.store.cancel_requests()
         if reqs:
+            self._refill = True
             self._cancel([jid for jid, _ in reqs], Reason.CANCELLED_BY_USER, "cancelled on request")
 
     def _cancel(self, job_ids: list[int], reason: Reason, detail: str | None) -> None:
@@ -277,51 +309,98 @@ class Controller:
     # ------------------------------------------------------------------ scheduling
 
     def _schedule(self, now: float) -> None:
+        """Start what fits now; then queue small Python jobs behind busy workers (pipelining)."""
         self._dirty = False
-        # no early return when full: jobs that arrive then must still be told why they wait
-        cands = self.store.candidates(WINDOW)
-        if not cands:
+        full = self._refill or not self._cands
+        if full:
+            self._refill = False
+            self._cands = self.store.candidates(WINDOW)
+            new = {c.array_id for c in self._cands if c.array_id is not None} - self._caps.keys()
+            if new:
+                self._caps.update({a: lim[0] for a, lim in self.store.array_limits(new).items()})
+        if not self._cands:
             return
-        arrays = {c.array_id for c in cands if c.array_id is not None}
-        caps = {a: lim[0] for a, lim in self.store.array_limits(arrays).items()}
+        window = self._cands if full else self._cands[: 32 + 4 * len(self.active)]
         running = [Running(a.placement.cpus, a.placement.memory_mb, a.placement.gpus, a.ends_by)
-                   for a in self.active.values()]
-        decision = decide(cands, self.free, running, now, self.array_running, caps)
-        changed = [r for r in decision.reasons if self._reasons.get(r[0]) != r[1:]]
+                   for a in self.active.values() if a.holds]
+        decision = decide(window, self.free, running, now, self.array_running, self._caps)
+        taken = {p.job_id for p in decision.placements}
+        if decision.placements:
+            self._launch(decision.placements, now)
+        extra = self._pipelined(window, taken)
+        taken |= {p.job_id for p in extra}
+        changed = [r for r in decision.reasons if r[0] not in taken and self._reasons.get(r[0]) != r[1:]]
         if changed:
             self.store.set_reasons(changed)
             for jid, why, detail in changed:
                 self._reasons[jid] = (why, detail)
-        if decision.placements:
-            self._launch(decision.placements, now)
+        if extra:
+            self._launch(extra, now, queued=True)
+        if taken:
+            self._cands = [c for c in self._cands if c.id not in taken]
 
-    def _launch(self, placements: list[Placement], now: float) -> None:
+    def _pipelined(self, window: list[Candidate], taken: set[int]) -> list[Placement]:
+        """Small Python jobs (≤ 1 CPU, no GPU, no memory limit) next in line, up to the room the
+        workers have for queued attempts; stops at the first job that is not small, so pipelining
+        never delays a larger job ahead in the queue."""
+        depth = self._depth()
+        if depth <= 1:
+            return []
+        room = self.executor.pipeline_room(depth)
+        out: list[Placement] = []
+        per_array: Counter[int] = Counter()
+        for c in window:
+            if room <= 0:
+                break
+            if c.id in taken:
+                continue
+            if not _small(c.kind, c.cpus, c.gpus, c.memory_mb):
+                break
+            if c.array_id is not None:
+                cap = self._caps.get(c.array_id)
+                if cap is not None and self.array_running[c.array_id] + per_array[c.array_id] >= cap:
+                    continue
+                per_array[c.array_id] += 1
+            out.append(Placement(c.id, c.cpus, None, ()))
+            room -= 1
+        return out
+
+    def _depth(self) -> int:
+        """How deep to pipeline: enough queued work to cover ~20 ms of the recent small jobs' run time,
+        so short jobs keep workers busy while the controller writes, and long ones are not queued."""
+        limit = self.settings.pipeline
+        if limit <= 1 or self._small_run_s is None:
+            return min(limit, 2)
+        return max(1, min(limit, int(PIPELINE_TARGET_S / max(self._small_run_s, 1e-6))))
+
+    def _launch(self, placements: list[Placement], now: float, queued: bool = False) -> None:
         by_id = {p.job_id: p for p in placements}
         attempts = self.store.start([Claim(p.job_id, self.executor.name, p.as_dict()) for p in placements],
                                     self.id, self.settings.lease_s, now)
         if not attempts:
             return
-        jobs = {j.id: j for j in self.store.jobs(ids=[a.job_id for a in attempts], limit=len(attempts) + 1)}
-        pickled = [a.job_id for a in attempts if jobs[a.job_id].spec.kind == "pickle"]
-        payloads = self.store.payloads(pickled) if pickled else {}
+        info = self.store.launch_info([a.job_id for a in attempts])
         for a in attempts:
-            job, p = jobs[a.job_id], by_id[a.job_id]
+            job, own, arr = info[a.job_id]
+            p = by_id[a.job_id]
             spec = job.spec
-            self.free = self.free.take(p.cpus, p.memory_mb, p.gpus)
+            if not queued:
+                self.free = self.free.take(p.cpus, p.memory_mb, p.gpus)
             if job.array_id is not None:
                 self.array_running[job.array_id] += 1
                 self._parent[job.id] = job.array_id
-            launch = self._launch_of(job, a.id, a.number, p, payloads.get(job.id))
+            launch = self._launch_of(job, a.id, a.number, p, (own, arr))
             self.active[a.id] = _Active(job.id, p, now + spec.timeout_s if spec.timeout_s else math.inf,
                                         job.array_id, spec.retry, job.retries_used, job.infra_retries_used,
-                                        launch.stdout_path, launch.stderr_path)
-            self.executor.launch(launch)
+                                        launch.stdout_path, launch.stderr_path, holds=not queued,
+                                        small=_small(spec.kind, p.cpus, len(p.gpus), p.memory_mb))
+            self.executor.launch(launch, queued=queued)
         self._dirty = True
 
     def _launch_of(self, job: Job, attempt_id: int, number: int, p: Placement,
                    payload: tuple[bytes | None, bytes | None] | None) -> Launch:
         spec = job.spec
-        logs = self.settings.logs_dir / str(job.array_id or job.id)
+        logs = f"{self._logs}/{job.array_id or job.id}"
         stem = f"{job.id}.{number}" if job.array_id is None else f"{job.array_index}.{number}"
         own, arr = payload if payload is not None else (None, None)
         if job.array_id is None:
@@ -331,8 +410,8 @@ class Controller:
             command=spec.command, function=spec.function, args=spec.args, kwargs=spec.kwargs,
             kernel=spec.kernel, params=spec.params, payload=own, array_payload=arr, array_id=job.array_id,
             array_index=job.array_index, env=spec.env, cwd=spec.cwd, timeout_s=spec.timeout_s,
-            stdout_path=str(logs / f"{stem}.out"), stderr_path=str(logs / f"{stem}.err"),
-            scratch_dir=str(self.settings.scratch_dir / str(attempt_id)),
+            stdout_path=f"{logs}/{stem}.out", stderr_path=f"{logs}/{stem}.err",
+            scratch_dir=f"{self._scratch}/{attempt_id}",
         )
 
     def _beat(self, now: float) -> None:
@@ -340,6 +419,10 @@ class Controller:
         if self.active:
             self.store.renew_leases(self.id, self.settings.lease_s, now)
         self.store.controller_beat(self.id, self.status())
+
+
+def _small(kind: str, cpus: float, gpus: int, memory_mb: int | None) -> bool:
+    return kind != "command" and cpus <= 1 and not gpus and not memory_mb
 
 
 def _safe_url(url: str) -> str:

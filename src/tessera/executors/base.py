@@ -52,7 +52,8 @@ class Launch:
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """How an attempt ended. ``status`` is succeeded, failed, timed_out, cancelled or lost."""
+    """How an attempt ended: succeeded, failed, timed_out, cancelled, lost (it ran and its worker or
+    controller died) or unstarted (it was queued and never ran; it is requeued at no cost)."""
 
     attempt_id: int
     job_id: int
@@ -76,6 +77,7 @@ class Started:
     job_id: int
     at: float
     pid: int | None = None
+    inherits: int | None = None  # a pipelined attempt takes over the slot of the one that just ended
 
 
 class Executor(Protocol):
@@ -86,7 +88,9 @@ class Executor(Protocol):
 
     def capacity(self) -> Capacity: ...
 
-    def launch(self, launch: Launch) -> None: ...
+    def launch(self, launch: Launch, queued: bool = False) -> None: ...
+
+    def pipeline_room(self, depth: int) -> int: ...
 
     def kill(self, attempt_id: int, reason: Reason) -> None: ...
 

@@ -37,7 +37,7 @@ class _Worker:
     proc: subprocess.Popen[bytes]
     conn: Connection
     key: tuple[int, ...]
-    attempt: int | None = None
+    queue: list[int] = field(default_factory=list)  # attempt ids in send order; the head is running
     idle_since: float = field(default_factory=time.monotonic)
 
 
@@ -53,6 +53,7 @@ class _Run:
     killing: Reason | None = None
     kill_at: float | None = None  # monotonic time to SIGKILL
     peak_rss_mb: float = 0.0
+    began: bool = False
 
 
 class LocalExecutor:
@@ -72,7 +73,8 @@ class LocalExecutor:
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
         self._sel.register(self._wake_r, selectors.EVENT_READ, ("wake", None))
-        self._idle: list[_Worker] = []
+        self._workers: list[_Worker] = []
+        self._closing = False
         self._runs: dict[int, _Run] = {}
         self._started: list[Started] = []
         self._done: list[Outcome] = []
@@ -81,7 +83,7 @@ class LocalExecutor:
         self._sweep: dict[str, float] = {}  # finished Python attempts -> start time, for the marker sweep
         self._next_sweep = 0.0
         for _ in range(self.warm):
-            self._idle.append(self._spawn(()))
+            self._spawn(())
 
     # ------------------------------------------------------------------ protocol
 
@@ -94,7 +96,14 @@ class LocalExecutor:
         except BlockingIOError:
             pass
 
-    def launch(self, launch: Launch) -> None:
+    def pipeline_room(self, depth: int) -> int:
+        """How many more attempts could queue behind busy CPU workers at this pipeline depth."""
+        busy = [w for w in self._workers if not w.key and w.queue]
+        return sum(max(0, depth - len(w.queue)) for w in busy)
+
+    def launch(self, launch: Launch, queued: bool = False) -> None:
+        """Start an attempt; ``queued`` puts a Python attempt behind the least busy CPU worker
+        instead (it starts, and inherits that worker's slot, when the one ahead of it ends)."""
         logs = os.path.dirname(launch.stdout_path)
         if logs not in self._made:
             os.makedirs(logs, exist_ok=True)
@@ -102,14 +111,12 @@ class LocalExecutor:
         if launch.kind == "command":
             os.makedirs(launch.scratch_dir, exist_ok=True)  # Python jobs make theirs on first use
         run = _Run(launch=launch, since=time.time())
-        if launch.timeout_s:
-            run.deadline = time.monotonic() + launch.timeout_s
         self._runs[launch.attempt_id] = run
         try:
             if launch.kind == "command":
                 self._launch_command(run)
             else:
-                self._launch_python(run)
+                self._launch_python(run, queued)
         except OSError as e:
             del self._runs[launch.attempt_id]
             self._done.append(Outcome(launch.attempt_id, launch.job_id, "failed", Reason.LAUNCH_FAILED,
@@ -120,6 +127,11 @@ class LocalExecutor:
         if run is None or run.killing is not None:
             return
         run.killing = reason
+        w = run.worker
+        if w is not None and w.queue and w.queue[0] != attempt_id:
+            # still queued behind another attempt: ask the worker to skip it
+            w.conn.send_bytes(pickle.dumps({"op": "skip", "attempt_id": attempt_id}))
+            return
         if run.pid is None:
             return
         if reason is Reason.OOM:
@@ -145,6 +157,8 @@ class LocalExecutor:
                     pass
             elif what == "worker":
                 self._on_worker(obj)
+                while obj.queue and self._readable(obj):  # drain every reply a pipelined worker sent
+                    self._on_worker(obj)
             elif what == "proc":
                 self._on_exit(obj)
         self._check_clocks()
@@ -154,9 +168,17 @@ class LocalExecutor:
 
     def close(self, grace_s: float = 5.0) -> list[Outcome]:
         """Stop everything: running attempts are killed and reported ``lost`` to be requeued."""
+        self._closing = True
+        out: list[Outcome] = []  # poll hands outcomes over once: keep them, they are the requeues
+        for w in self._workers:
+            for aid in w.queue[1:]:
+                run = self._runs.pop(aid, None)
+                if run is not None:
+                    out.append(Outcome(aid, run.launch.job_id, "unstarted", Reason.CONTROLLER_LOST,
+                                       detail="queued when the controller stopped", ended_at=time.time()))
+            del w.queue[1:]
         for aid in list(self._runs):
             self.kill(aid, Reason.CONTROLLER_LOST)
-        out: list[Outcome] = []  # poll hands outcomes over once: keep them, they are the requeues
         deadline = time.monotonic() + grace_s
         while self._runs and time.monotonic() < deadline:
             out += self.poll(0.05)[1]
@@ -166,9 +188,9 @@ class LocalExecutor:
         while self._runs and time.monotonic() < end:
             out += self.poll(0.05)[1]
         procs.sweep(self._sweep)
-        for w in self._idle:
+        for w in self._workers:
             self._stop_worker(w)
-        self._idle.clear()
+        self._workers.clear()
         out += self._done
         self._done = []
         return out
@@ -188,7 +210,7 @@ class LocalExecutor:
         run.proc, run.pid = proc, proc.pid
         run.pidfd = os.pidfd_open(proc.pid)
         self._sel.register(run.pidfd, selectors.EVENT_READ, ("proc", run))
-        self._started.append(Started(la.attempt_id, la.job_id, time.time(), proc.pid))
+        self._begin(run)
 
     def _on_exit(self, run: _Run) -> None:
         assert run.proc is not None and run.pidfd is not None
@@ -239,17 +261,19 @@ class LocalExecutor:
         conn = Connection(ours.detach())
         w = _Worker(proc=proc, conn=conn, key=key)
         self._sel.register(conn.fileno(), selectors.EVENT_READ, ("worker", w))
+        self._workers.append(w)
         return w
 
-    def _launch_python(self, run: _Run) -> None:
+    def _launch_python(self, run: _Run, queued: bool = False) -> None:
         la = run.launch
         key = tuple(la.placement.gpus)
-        w = next((w for w in self._idle if w.key == key), None)
-        if w is not None:
-            self._idle.remove(w)
-        else:
-            w = self._spawn(key)
-        w.attempt = la.attempt_id
+        w = None
+        if queued:
+            busy = [w for w in self._workers if w.key == key and w.queue]
+            w = min(busy, key=lambda w: len(w.queue)) if busy else None
+        if w is None:
+            w = next((w for w in self._workers if w.key == key and not w.queue), None) or self._spawn(key)
+        w.queue.append(la.attempt_id)
         run.worker, run.pid = w, w.proc.pid
         msg = {
             "attempt_id": la.attempt_id, "kind": la.kind, "function": la.function, "args": la.args,
@@ -258,30 +282,66 @@ class LocalExecutor:
             "env": self._env(la), "cwd": la.cwd, "stdout_path": la.stdout_path, "stderr_path": la.stderr_path,
         }
         w.conn.send_bytes(pickle.dumps(msg, protocol=pickle.HIGHEST_PROTOCOL))
-        self._started.append(Started(la.attempt_id, la.job_id, time.time(), w.proc.pid))
+        if len(w.queue) == 1:
+            self._begin(run)
+
+    def _begin(self, run: _Run, inherits: int | None = None) -> None:
+        la = run.launch
+        run.began = True
+        run.since = time.time()
+        if la.timeout_s:
+            run.deadline = time.monotonic() + la.timeout_s
+        self._started.append(Started(la.attempt_id, la.job_id, run.since, run.pid, inherits))
+
+    def _next(self, w: _Worker, done: int) -> None:
+        """The head of ``w`` ended: the next queued attempt starts and inherits its slot."""
+        if w.queue and w.queue[0] == done:
+            w.queue.pop(0)
+        if w.queue:
+            nxt = self._runs.get(w.queue[0])
+            if nxt is not None:
+                self._begin(nxt, inherits=done)
+        else:
+            w.idle_since = time.monotonic()
+
+    @staticmethod
+    def _readable(w: _Worker) -> bool:
+        try:
+            return not w.conn.closed and w.conn.poll(0)
+        except (OSError, EOFError):
+            return True  # let _on_worker see the failure
 
     def _on_worker(self, w: _Worker) -> None:
-        run = self._runs.get(w.attempt) if w.attempt is not None else None
+        head = w.queue[0] if w.queue else None
+        run = self._runs.get(head) if head is not None else None
         try:
             header = json.loads(w.conn.recv_bytes())
             data = w.conn.recv_bytes() if header.get("has_data") else None
         except (EOFError, OSError, ValueError):
-            self._worker_died(w, run)
+            self._worker_died(w)
             return
-        w.attempt, w.idle_since = None, time.monotonic()
-        if run is None:
-            self._idle.append(w)
+        if run is None or header.get("attempt_id") != head:
+            logger.error("worker %s answered for attempt %s, expected %s", w.proc.pid, header.get("attempt_id"), head)
+            self._next(w, head) if head is not None else None
             return
         la = run.launch
         del self._runs[la.attempt_id]
-        usage = {**header.get("usage", {}), "peak_rss_mb": round(run.peak_rss_mb, 1)}
-        if run.killing is not None:
-            # It finished before the kill landed: the kill's reason still decides, and the worker is suspect.
-            self._stop_worker(w)
-            self._done.append(self._killed(run, None, header["ended_at"], usage))
+        suspect = run.killing is not None and run.killing is not Reason.CANCELLED_BY_USER
+        if not suspect:
+            self._next(w, la.attempt_id)
+        if header["status"] == "skipped":
+            self._done.append(Outcome(la.attempt_id, la.job_id, "cancelled", run.killing or Reason.CANCELLED_BY_USER,
+                                      detail="cancelled before it started", ended_at=time.time()))
             return
+        usage = {**header.get("usage", {}), "peak_rss_mb": round(run.peak_rss_mb, 1)}
         self._sweep[self._key(la.attempt_id)] = run.since
-        self._idle.append(w)
+        if suspect:
+            # It finished before the kill landed: the kill's reason still decides, and the worker is suspect.
+            self._done.append(self._killed(run, None, header["ended_at"], usage))
+            w.queue.pop(0)
+            self._stop_worker(w)
+            self._worker_died(w, stopped=True)
+            return
         reason = Reason(header["reason"]) if header.get("reason") else None
         self._done.append(Outcome(
             la.attempt_id, la.job_id, header["status"], reason,
@@ -289,27 +349,38 @@ class LocalExecutor:
             ran_at=header["ran_at"], ended_at=header["ended_at"], result_encoding=header.get("encoding"),
             result=data, error=header.get("error"), usage=usage))
 
-    def _worker_died(self, w: _Worker, run: _Run | None) -> None:
-        self._sel.unregister(w.conn.fileno())
-        w.conn.close()
+    def _worker_died(self, w: _Worker, stopped: bool = False) -> None:
+        """A worker exited: its running attempt ends (killed or lost), the queued ones never started."""
+        if not stopped:
+            try:
+                self._sel.unregister(w.conn.fileno())
+            except (KeyError, ValueError):
+                pass
+            w.conn.close()
         code = w.proc.wait()
-        if w in self._idle:
-            self._idle.remove(w)
-        if run is None:
-            return
-        la = run.launch
-        procs.reap(w.proc.pid, self._key(la.attempt_id), run.since)
-        del self._runs[la.attempt_id]
+        if w in self._workers:
+            self._workers.remove(w)
         ended = time.time()
-        usage = {"peak_rss_mb": round(run.peak_rss_mb, 1)}
-        if run.killing is not None:
-            self._done.append(self._killed(run, code, ended, usage))
-        else:
-            self._done.append(Outcome(la.attempt_id, la.job_id, "lost", Reason.WORKER_LOST,
-                                      detail=f"worker pid {w.proc.pid} exited with {code}", exit_code=code,
-                                      ran_at=run.since, ended_at=ended, usage=usage))
-        if len(self._idle) < self.warm and not w.key:
-            self._idle.append(self._spawn(()))
+        for aid in w.queue:
+            run = self._runs.pop(aid, None)
+            if run is None:
+                continue
+            la = run.launch
+            usage = {"peak_rss_mb": round(run.peak_rss_mb, 1)}
+            if not run.began:
+                self._done.append(Outcome(aid, la.job_id, "unstarted", Reason.WORKER_LOST,
+                                          detail=f"queued on worker pid {w.proc.pid}, which exited", ended_at=ended))
+                continue
+            procs.reap(w.proc.pid, self._key(aid), run.since)
+            if run.killing is not None:
+                self._done.append(self._killed(run, code, ended, usage))
+            else:
+                self._done.append(Outcome(aid, la.job_id, "lost", Reason.WORKER_LOST,
+                                          detail=f"worker pid {w.proc.pid} exited with {code}", exit_code=code,
+                                          ran_at=run.since, ended_at=ended, usage=usage))
+        w.queue.clear()
+        if sum(1 for x in self._workers if not x.key) < self.warm and not w.key and not self._closing:
+            self._spawn(())
 
     def _stop_worker(self, w: _Worker) -> None:
         try:

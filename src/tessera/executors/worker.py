@@ -7,6 +7,7 @@ anything a job produced.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import importlib
 import json
@@ -25,22 +26,45 @@ _fn_cache: dict[int, Any] = {}
 
 
 def main(conn: Connection, env: dict[str, str]) -> None:
-    """Serve attempts until the controller closes the pipe."""
+    """Serve attempts in the order they arrive until the controller closes the pipe.
+
+    The controller may queue several attempts ahead (pipelining); before each one the worker
+    drains its pipe so that a ``skip`` for a queued attempt lands before it would start.
+    """
     os.setsid()  # own process group: a timeout kills the worker and everything it started
     os.environ.update(env)
-    env_base = dict(os.environ)
+    inbox: collections.deque[dict[str, Any]] = collections.deque()
+    skipped: set[int] = set()
     while True:
         try:
-            raw = conn.recv_bytes()
+            if not inbox:
+                _take(conn.recv_bytes(), inbox, skipped)
+            while conn.poll(0):
+                _take(conn.recv_bytes(), inbox, skipped)
         except (EOFError, OSError):
             return
-        msg = pickle.loads(raw)
+        if not inbox:
+            continue
+        msg = inbox.popleft()
         if msg.get("op") == "stop":
             return
-        header, data = _run(msg)
+        if msg["attempt_id"] in skipped:
+            skipped.discard(msg["attempt_id"])
+            header, data = {"attempt_id": msg["attempt_id"], "status": "skipped", "has_data": False}, None
+        else:
+            header, data = _run(msg)
         conn.send_bytes(json.dumps(header).encode())
         if data is not None:
             conn.send_bytes(data)
+
+
+def _take(raw: bytes, inbox: collections.deque[dict[str, Any]], skipped: set[int]) -> None:
+    msg = pickle.loads(raw)
+    if msg.get("op") == "skip":
+        if any(m.get("attempt_id") == msg["attempt_id"] for m in inbox):
+            skipped.add(msg["attempt_id"])
+    else:
+        inbox.append(msg)
 
 
 def _run(msg: dict[str, Any]) -> tuple[dict[str, Any], bytes | None]:

@@ -103,6 +103,21 @@ def _check_cuda(index: int) -> None:
         )
 
 
+def _ieee_float32(torch: ModuleType) -> None:
+    """Turn TF32 off for cuDNN convolutions and cuBLAS matmuls (process-wide).
+
+    cuDNN convolutions default to TF32 on Ampere and later, whose 10-bit mantissa would put
+    float32 results ~1e-3 off the reference; kernels are measured at full float32 precision.
+    """
+    cudnn_conv = getattr(torch.backends.cudnn, "conv", None)
+    if cudnn_conv is not None and hasattr(cudnn_conv, "fp32_precision"):
+        cudnn_conv.fp32_precision = "ieee"
+        torch.backends.cuda.matmul.fp32_precision = "ieee"
+    else:  # PyTorch before the fp32_precision API
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cuda.matmul.allow_tf32 = False
+
+
 def make_ops(target: Target, threads: int | None = None) -> Ops:
     """The ``Ops`` implementation for a target."""
     if target.backend == "numpy":
@@ -176,6 +191,8 @@ class TorchOps(Ops):
         self.cuda = self.device.type == "cuda"
         if threads and not self.cuda:
             self.torch.set_num_threads(threads)
+        if self.cuda:
+            _ieee_float32(self.torch)
 
     def to_device(self, x: np.ndarray) -> Any:
         t = self.torch.from_numpy(np.ascontiguousarray(x))

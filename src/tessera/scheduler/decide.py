@@ -14,6 +14,7 @@ from tessera.models.states import Reason
 from tessera.store.records import Candidate
 
 _EPS = 1e-9
+DETAILED = 64  # waiting jobs whose reason gets a worded detail; the rest get the typed reason only
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +106,7 @@ def decide(
             if shadow_at is None:
                 shadow_at, extra = _shadow(c, free, running)
             why = Reason.NO_FREE_GPU if c.gpus > len(free.gpus) else Reason.RESOURCES
-            out.reasons.append((c.id, why, _short(c, free)))
+            out.reasons.append((c.id, why, _short(c, free) if len(out.reasons) < DETAILED else None))
             continue
         if shadow_at is not None:
             assert extra is not None

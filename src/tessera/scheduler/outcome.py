@@ -39,6 +39,8 @@ def next_state(
         return Next(JobState.SUCCEEDED, None, detail)
     if status == "cancelled":
         return Next(JobState.CANCELLED, reason or Reason.CANCELLED_BY_USER, detail)
+    if status == "unstarted":
+        return Next(JobState.RUNNABLE, Reason.REQUEUED, detail or "requeued: it never started")
     if status == "lost":
         if infra_used + 1 > infra_budget:
             return Next(JobState.FAILED, Reason.INFRA_BUDGET,

@@ -22,6 +22,7 @@ from tessera.models.spec import JobSpec
 from tessera.models.states import TERMINAL, JobState, Reason
 from tessera.store import schema as t
 from tessera.store.engine import make_engine, translated
+from tessera.store.hot import HotWrites, Sql
 from tessera.store.records import (
     Candidate,
     NewJob,
@@ -35,14 +36,16 @@ _TERMINAL = [s.value for s in TERMINAL]
 _ACTIVE = [JobState.STARTING.value, JobState.RUNNING.value]
 
 
-class Store(StoreWrites):
+class Store(HotWrites, StoreWrites):
     """The durable store. Thread-safe; each call is its own transaction."""
 
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = make_engine(url)
         self.dialect = self.engine.dialect.name
+        self.sql = Sql(self.dialect)
         self._specs: dict[int, JobSpec] = {}
+        self._array_payloads: dict[int, bytes | None] = {}
         self._lock = threading.Lock()
         with translated("migrating the schema"), self._write() as conn:
             t.migrate(conn)
@@ -294,6 +297,42 @@ class Store(StoreWrites):
             ppay = dict(conn.execute(select(t.jobs.c.id, t.jobs.c.payload).where(t.jobs.c.id.in_(parents))).all()) if parents else {}
             return {r.id: (r.payload, ppay.get(r.array_id)) for r in rows}
 
+    def launch_info(self, job_ids: Sequence[int]) -> dict[int, tuple[Job, bytes | None, bytes | None]]:
+        """What launching needs, in one read: the job (spec from the cache), its payload, its array's."""
+        q = self.sql
+        out: dict[int, tuple[Job, bytes | None, bytes | None]] = {}
+        with translated("reading jobs to launch"), self._read() as conn:
+            rows = conn.exec_driver_sql(q(
+                "SELECT id, array_id, array_index, retries_used, infra_retries_used, kind, spec, payload "
+                "FROM jobs WHERE id IN (@)", len(job_ids)), tuple(job_ids)).all()
+            for jid, arr, index, retries, infra, kind, spec_text, payload in rows:
+                key = arr if arr is not None else jid
+                spec = self._specs.get(key)
+                if spec is None:
+                    if spec_text is None:
+                        spec_text = conn.exec_driver_sql(q("SELECT spec FROM jobs WHERE id = ?"), (key,)).scalar_one()
+                    spec = JobSpec.model_validate_json(spec_text) if kind != "pickle" else _pickle_spec(spec_text)
+                    if len(self._specs) > 4096:
+                        self._specs.clear()
+                    self._specs[key] = spec
+                array_payload = None
+                if arr is not None and kind == "pickle":
+                    array_payload = self._array_payloads.get(arr)
+                    if array_payload is None:
+                        array_payload = conn.exec_driver_sql(q("SELECT payload FROM jobs WHERE id = ?"), (arr,)).scalar()
+                        if len(self._array_payloads) > 64:
+                            self._array_payloads.clear()
+                        self._array_payloads[arr] = array_payload
+                job = Job(id=jid, spec=spec, state=JobState.STARTING, array_id=arr, array_index=index,
+                          retries_used=retries, infra_retries_used=infra)
+                out[jid] = (job, payload, array_payload)
+        return out
+
+    def has_deps(self) -> bool:
+        """Whether any job has a dependency at all (lets the controller skip dependency reads)."""
+        with translated("reading dependencies"), self._read() as conn:
+            return conn.exec_driver_sql("SELECT 1 FROM deps LIMIT 1").first() is not None
+
     def events(self, job_id: int) -> list[Event]:
         with translated("reading events"), self._read() as conn:
             q = select(t.events).where(t.events.c.job_id == job_id).order_by(t.events.c.id)
@@ -326,15 +365,13 @@ class Store(StoreWrites):
 
     def candidates(self, limit: int) -> list[Candidate]:
         """Runnable jobs in scheduling order: queue priority, job priority, then submission."""
-        c = t.jobs.c
-        q = (
-            select(c.id, c.queue_priority, c.priority, c.cpus, c.memory_mb, c.gpus, c.timeout_s, c.array_id, c.kind)
-            .where(and_(c.state == JobState.RUNNABLE.value, c.is_array.is_(False)))
-            .order_by(c.queue_priority.desc(), c.priority.desc(), c.id)
-            .limit(limit)
-        )
+        q = self.sql
         with translated("reading runnable jobs"), self._read() as conn:
-            return [Candidate(*r) for r in conn.execute(q)]
+            rows = conn.exec_driver_sql(q(
+                "SELECT id, queue_priority, priority, cpus, memory_mb, gpus, timeout_s, array_id, kind FROM jobs "
+                "WHERE state = 'runnable' AND is_array = ? ORDER BY queue_priority DESC, priority DESC, id LIMIT ?"),
+                (False, limit)).all()
+            return [Candidate(*r) for r in rows]
 
     def array_limits(self, array_ids: Iterable[int]) -> dict[int, tuple[int | None, int | None, int]]:
         """For arrays: (max_running, max_failures, failed so far)."""
