@@ -198,6 +198,22 @@ def measure(r: Runner, n_noop: int, n_numpy: int, n_lat: int) -> dict[str, float
     return out
 
 
+def daemon_figures() -> dict[str, float]:
+    """tessera's background controller: time to start it, and its memory with two warm workers."""
+    from tessera.config import Settings
+    from tessera.controller import daemon
+
+    s = Settings.load(home=tempfile.mkdtemp(prefix="tessera-bench-"), workers=2, cpus=2)
+    os.environ["TESSERA_HOME"] = str(s.home)
+    t = time.perf_counter()
+    pid = daemon.ensure_running(s)
+    start = time.perf_counter() - t
+    time.sleep(3)  # let the workers finish importing
+    rss = rss_mb([pid])
+    daemon.stop(s)
+    return {"start_s": start, "rss_mb": rss}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--noop", type=int, default=20000)
@@ -230,6 +246,10 @@ def main() -> None:
     for name, m in rows.items():
         t.add_row(name, *(fmt.format(m[k]) for k, _, fmt in cols))
     console.print(t)
+    if "tessera" in rows:
+        d = daemon_figures()
+        console.print(f"tessera background controller: started in {d['start_s']:.2f} s; "
+                      f"controller + 2 warm workers use {d['rss_mb']:.0f} MiB resident")
 
 
 if __name__ == "__main__":

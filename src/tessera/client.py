@@ -61,8 +61,10 @@ class JobHandle:
         return self._client.wait([self], timeout)[0]
 
     def result(self, timeout: float | None = None) -> Any:
-        job = self.wait(timeout)
-        return self._client._value(job)
+        state = self._client._await(self.id, self.ref, timeout)
+        if state is JobState.SUCCEEDED:
+            return self._client._decode(self.id)
+        return self._client._value(self.job)
 
     def cancel(self) -> None:
         self._client.cancel([self])
@@ -182,18 +184,24 @@ class Client:
         return JobHandle(self, job_id, str(job_id))
 
     def array_results(self, handle: JobHandle, timeout: float | None = None) -> list[Any]:
+        """Wait for an array and return its elements' values in index order (raising the first error)."""
         self.wait([handle], timeout)
-        elements = sorted(self.store.jobs(array_id=handle.id, limit=10**8), key=lambda j: j.array_index or 0)
-        return [self._value(j) for j in elements]
+        out = []
+        for jid, index, state, enc, data, _err in self.store.array_results(handle.id):
+            if state == JobState.SUCCEEDED.value:
+                out.append(None if data is None else json.loads(data) if enc == "json" else cloudpickle.loads(data))
+            else:
+                out.append(self._value(self.store.job(f"{handle.id}_{index}")))
+        return out
 
     def _handles(self, specs: Sequence[JobSpec]) -> list[JobHandle]:
         ids = submit_specs(self.store, specs, self.total)
-        self._poke()
+        self._poke(deps=any(s.dependencies for s in specs), cancels=False)
         return [JobHandle(self, i, str(i)) for i in ids]
 
-    def _poke(self) -> None:
+    def _poke(self, deps: bool = True, cancels: bool = True) -> None:
         if self._controller is not None:
-            self._controller.poke()
+            self._controller.poke(deps, cancels)
         else:
             daemon.ensure_running(self.settings)
             daemon.poke(self.settings)
@@ -210,34 +218,43 @@ class Client:
     def wait(self, handles: Sequence[JobHandle], timeout: float | None = None) -> list[Job]:
         """Wait until every job is terminal; returns their final records."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        out = []
         for h in handles:
-            while True:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            self._await(h.id, h.ref, left)
+        return [h.job for h in handles]
+
+    def _await(self, job_id: int, ref: str, timeout: float | None) -> JobState:
+        """Block until the job is terminal; woken by the embedded controller, else by polling."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            with self._lock:
+                ev = self._events.setdefault(job_id, threading.Event())
+            state = self.store.state_of(job_id)
+            if state is None:
+                state = self.store.job(ref).state  # an array element named by its reference
+            if state in TERMINAL:
                 with self._lock:
-                    ev = self._events.setdefault(h.id, threading.Event())
-                job = self.store.job(h.ref)
-                if job.state in TERMINAL:
-                    with self._lock:
-                        self._events.pop(h.id, None)
-                    out.append(job)
-                    break
-                left = None if deadline is None else deadline - time.monotonic()
-                if left is not None and left <= 0:
-                    raise WaitTimeoutError(
-                        f"job {h.ref} is still {job.state} after {timeout:g} s",
-                        f"wait longer, or see why with `tessera explain {h.ref}`",
-                    )
-                step = 0.05 if self._controller is None else 1.0
-                ev.wait(step if left is None else min(left, step))
-        return out
+                    self._events.pop(job_id, None)
+                return state
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                raise WaitTimeoutError(
+                    f"job {ref} is still {state} after {timeout:g} s",
+                    f"wait longer, or see why with `tessera explain {ref}`",
+                )
+            step = 0.05 if self._controller is None else 1.0
+            ev.wait(step if left is None else min(left, step))
+
+    def _decode(self, job_id: int) -> Any:
+        res = self.store.result(job_id)
+        if res is None or res[1] is None:
+            return None
+        enc, data, _err = res
+        return json.loads(data) if enc == "json" else cloudpickle.loads(data)
 
     def _value(self, job: Job) -> Any:
         if job.state is JobState.SUCCEEDED:
-            res = self.store.result(job.id)
-            if res is None or res[1] is None:
-                return None
-            enc, data, _err = res
-            return json.loads(data) if enc == "json" else cloudpickle.loads(data)
+            return self._decode(job.id)
         res = self.store.result(job.id)
         if res is not None and res[0] == "exception" and res[1] is not None:
             exc = cloudpickle.loads(res[1])

@@ -65,6 +65,7 @@ class Controller:
         self.array_running: Counter[int] = Counter()
         self.on_terminal: Callable[[list[int]], None] | None = None
         self._poked = threading.Event()
+        self._poke_deps = self._poke_cancels = True
         self._dirty = True
         self._hwm = 0
         self._next_backoff: float | None = 0.0
@@ -84,8 +85,14 @@ class Controller:
 
     # ------------------------------------------------------------------ public
 
-    def poke(self) -> None:
-        """Something changed in the store (a submit, a cancel): look again soon. Thread-safe."""
+    def poke(self, deps: bool = True, cancels: bool = True) -> None:
+        """Something changed in the store (a submit, a cancel): look again soon. Thread-safe.
+
+        An in-process caller that knows it added no dependency (``deps=False``) or no cancel
+        request (``cancels=False``) spares the controller those reads.
+        """
+        self._poke_deps |= deps
+        self._poke_cancels |= cancels
         self._poked.set()
         self.executor.wake()
 
@@ -110,13 +117,17 @@ class Controller:
         if outcomes:
             self._commit(outcomes, now)
         poked = self._poked.is_set()
+        check_cancels = False
         if poked:
             self._poked.clear()
             self._dirty = self._refill = True
-            self._deps = self.store.has_deps()
-            if self._deps:
-                self._new_jobs()
-        if poked or now >= self._next_cancel_check:
+            if self._poke_deps:
+                self._poke_deps = False
+                self._deps = self.store.has_deps()
+                if self._deps:
+                    self._new_jobs()
+            check_cancels, self._poke_cancels = self._poke_cancels, False
+        if check_cancels or now >= self._next_cancel_check:
             self._next_cancel_check = now + 1.0
             self._cancels()
         if self._next_backoff is not None and now >= self._next_backoff:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
@@ -22,7 +21,7 @@ from tessera.models.spec import JobSpec
 from tessera.models.states import TERMINAL, JobState, Reason
 from tessera.store import schema as t
 from tessera.store.engine import make_engine, translated
-from tessera.store.hot import HotWrites, Sql
+from tessera.store.hot import EVENT, HotWrites, Sql
 from tessera.store.records import (
     Candidate,
     NewJob,
@@ -46,7 +45,6 @@ class Store(HotWrites, StoreWrites):
         self.sql = Sql(self.dialect)
         self._specs: dict[int, JobSpec] = {}
         self._array_payloads: dict[int, bytes | None] = {}
-        self._lock = threading.Lock()
         with translated("migrating the schema"), self._write() as conn:
             t.migrate(conn)
             if conn.execute(select(t.queues.c.name).where(t.queues.c.name == "default")).first() is None:
@@ -93,7 +91,7 @@ class Store(HotWrites, StoreWrites):
         """Insert jobs (and array elements) in one transaction; returns the top-level job ids."""
         now = time.time() if now is None else now
         with translated("submitting jobs"), self._write() as conn:
-            queues = {r.name: r.priority for r in conn.execute(select(t.queues))}
+            queues = dict(conn.exec_driver_sql("SELECT name, priority FROM queues").all())
             ids: list[int] = []
             for item in items:
                 spec = item.spec
@@ -134,12 +132,16 @@ class Store(HotWrites, StoreWrites):
                     "infra_retries_used": 0,
                     "cancel_requested": False,
                 }
-                job_id = conn.execute(t.jobs.insert().values(**row)).inserted_primary_key[0]
+                cols = list(row)
+                job_id = conn.exec_driver_sql(self.sql(
+                    f"INSERT INTO jobs ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) RETURNING id"),
+                    tuple(row[c] for c in cols)).scalar_one()
                 ids.append(job_id)
-                evs = [(job_id, None, JobState.SUBMITTED, None, None), (job_id, JobState.SUBMITTED, JobState.PENDING, reason, None)]
+                why = reason.value if reason else None
+                evs = [(job_id, now, None, "submitted", None, None), (job_id, now, "submitted", "pending", why, None)]
                 if state is JobState.RUNNABLE:
-                    evs.append((job_id, JobState.PENDING, JobState.RUNNABLE, None, None))
-                self._events(conn, evs, now)
+                    evs.append((job_id, now, "pending", "runnable", None, None))
+                conn.exec_driver_sql(self.sql(EVENT), evs)
                 corr = [target for kind, target in dep_rows if kind == "aftercorr"]
                 plain = [(kind, target) for kind, target in dep_rows if kind != "aftercorr"]
                 if plain:
@@ -216,16 +218,6 @@ class Store(HotWrites, StoreWrites):
                     update(t.jobs).where(t.jobs.c.array_id == parent)
                     .values(state=JobState.PENDING.value, reason=Reason.DEPENDENCY.value)
                 )
-
-    @staticmethod
-    def _events(conn: Connection, evs: Iterable[tuple[Any, ...]], now: float) -> None:
-        rows = [
-            {"job_id": e[0], "at": e[5] if len(e) > 5 else now, "src": e[1].value if e[1] else None,
-             "dst": e[2].value, "reason": e[3].value if e[3] else None, "detail": e[4]}
-            for e in evs
-        ]
-        if rows:
-            conn.execute(t.events.insert(), rows)
 
     # ---------------------------------------------------------------- reads
 
@@ -328,6 +320,12 @@ class Store(HotWrites, StoreWrites):
                 out[jid] = (job, payload, array_payload)
         return out
 
+    def state_of(self, job_id: int) -> JobState | None:
+        """Just the state of a job (cheap, for waiting loops)."""
+        with translated("reading a job state"), self._read() as conn:
+            got = conn.exec_driver_sql(self.sql("SELECT state FROM jobs WHERE id = ?"), (job_id,)).scalar()
+            return None if got is None else JobState(got)
+
     def has_deps(self) -> bool:
         """Whether any job has a dependency at all (lets the controller skip dependency reads)."""
         with translated("reading dependencies"), self._read() as conn:
@@ -350,8 +348,18 @@ class Store(HotWrites, StoreWrites):
     def result(self, job_id: int) -> tuple[str | None, bytes | None, str | None] | None:
         """(encoding, data, error) of the committed result, or None."""
         with translated("reading a result"), self._read() as conn:
-            r = conn.execute(select(t.results).where(t.results.c.job_id == job_id)).first()
-            return None if r is None else (r.encoding, r.data, r.error)
+            r = conn.exec_driver_sql(self.sql("SELECT encoding, data, error FROM results WHERE job_id = ?"),
+                                     (job_id,)).first()
+            return None if r is None else (r[0], r[1], r[2])
+
+    def array_results(self, array_id: int) -> list[tuple[int, int, str, str | None, bytes | None, str | None]]:
+        """Every element of an array in index order: (id, index, state, encoding, data, error)."""
+        with translated("reading an array's results"), self._read() as conn:
+            rows = conn.exec_driver_sql(self.sql(
+                "SELECT j.id, j.array_index, j.state, r.encoding, r.data, r.error FROM jobs j "
+                "LEFT JOIN results r ON r.job_id = j.id WHERE j.array_id = ? ORDER BY j.array_index"),
+                (array_id,)).all()
+            return [tuple(r) for r in rows]  # type: ignore[misc]
 
     def counts(self, elements: bool = True) -> dict[str, int]:
         q = select(t.jobs.c.state, func.count()).where(t.jobs.c.is_array.is_(False)).group_by(t.jobs.c.state)
