@@ -11,7 +11,10 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q -e '.[test,plot]'
+	# PyTorch's CPU wheel (pinned: an unpinned torch would pull several GB of CUDA packages), so
+	# the tests exercise the same PyTorch code path on the CPU that runs on CUDA.
+	$(BIN)/pip install -q torch==2.13.0 || echo "torch 2.13.0 not available: its tests will be skipped"
 	@touch $(STAMP)
 
 # PostgreSQL binaries for the store's contract tests (Debian's package; skipped when apt is absent).
@@ -39,8 +42,9 @@ lint: setup
 
 # Peers are installed for the benchmark only; they are not tessera dependencies.
 bench: setup
-	$(BIN)/pip install -q "dask[distributed]" ray
+	$(BIN)/pip install -q -e '.[bench]'
 	$(BIN)/python benchmarks/scheduler.py
+	$(BIN)/python benchmarks/kernels.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info

@@ -95,7 +95,7 @@ class Client:
         self._controller: Controller | None = None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
-        self._lock_cm = None
+        self._lock_cm: Any = None
         if embedded is None:
             embedded = daemon.running_pid(self.settings) is None
         if embedded:
@@ -187,9 +187,9 @@ class Client:
         """Wait for an array and return its elements' values in index order (raising the first error)."""
         self.wait([handle], timeout)
         out = []
-        for jid, index, state, enc, data, _err in self.store.array_results(handle.id):
+        for _jid, index, state, enc, data, _err in self.store.array_results(handle.id):
             if state == JobState.SUCCEEDED.value:
-                out.append(None if data is None else json.loads(data) if enc == "json" else cloudpickle.loads(data))
+                out.append(None if data is None else (json.loads(data) if enc == "json" else cloudpickle.loads(data)))
             else:
                 out.append(self._value(self.store.job(f"{handle.id}_{index}")))
         return out
@@ -247,9 +247,11 @@ class Client:
 
     def _decode(self, job_id: int) -> Any:
         res = self.store.result(job_id)
-        if res is None or res[1] is None:
+        if res is None:
             return None
         enc, data, _err = res
+        if data is None:
+            return None
         return json.loads(data) if enc == "json" else cloudpickle.loads(data)
 
     def _value(self, job: Job) -> Any:

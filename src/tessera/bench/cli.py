@@ -26,6 +26,8 @@ logger = logging.getLogger(__name__)
 save_profiles: Callable[[list[dict[str, Any]]], None] | None = None
 #: Set by the engine to read profiles from its store; ``None`` reads the JSON file.
 load_profiles: Callable[[], list[dict[str, Any]]] | None = None
+#: Set by the engine to run each case as a tessera job; ``None`` runs a fresh process per case.
+submit_case: Callable[[str, dict[str, Any]], dict[str, Any]] | None = None
 
 app = typer.Typer(help="Benchmark the built-in kernels on CPU and GPU.", no_args_is_help=False)
 console = Console()
@@ -122,7 +124,7 @@ def _run(
         state = f"[red]{r['error']}[/red]" if r.get("error") else f"{r['total_s']:.3f} s"
         console.print(f"  {r['label']} on {r['device']}: {state}")
 
-    results = run_suite(cases, devs, repeat, check=check, peaks=peaks, on_result=progress)
+    results = run_suite(cases, devs, repeat, submit_case, check=check, peaks=peaks, on_result=progress)
     console.print(build_table(results))
     crossovers = sweep_crossovers(results)
     for kernel, size in crossovers.items():

@@ -27,6 +27,15 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_
                   help="Run compute-heavy batch work in parallel on the right hardware.")
 queue_app = typer.Typer(no_args_is_help=True, help="List and create queues.")
 app.add_typer(queue_app, name="queue")
+
+
+def _mount_bench() -> None:
+    from tessera.cli.bench import install
+
+    app.add_typer(install(), name="bench", help="Benchmark the built-in kernels on CPU and GPU as tessera jobs.")
+
+
+_mount_bench()
 _state: dict[str, Any] = {"debug": False}
 
 
@@ -119,6 +128,9 @@ def submit(
         fields["params"] = {k: _param_value(v) for k, v in _kv(param, "param").items()}
         if device:
             fields["params"]["device"] = device
+            if device.startswith("cuda"):  # the job holds the GPU; inside it, CUDA_VISIBLE_DEVICES shows it as 0
+                fields["gpus"] = max(gpus, 1)
+                fields["params"]["device"] = "cuda:0"
     if command:
         fields["command"] = command
     retry: dict[str, Any] = {"attempts": retries + 1, "backoff_s": backoff_s}
@@ -274,10 +286,9 @@ def logs(
     atts = store.attempts(job.id)
     if attempt is not None:
         atts = [a for a in atts if a.number == attempt]
-    if not atts:
-        if not follow:
-            raise NotFoundError(f"job {job.ref} has no attempt yet" if attempt is None else f"no attempt {attempt}",
-                                f"wait for it to start (`tessera explain {job.ref}`)")
+    if not atts and not follow:
+        raise NotFoundError(f"job {job.ref} has no attempt yet" if attempt is None else f"no attempt {attempt}",
+                            f"wait for it to start (`tessera explain {job.ref}`)")
     pos = 0
     while True:
         atts = store.attempts(job.id) if attempt is None else atts

@@ -76,6 +76,7 @@ class Controller:
         self._deps = True  # whether any dependency exists; refreshed on every poke
         self._refill = True  # the candidate cache must be read again
         self._cands: list[Candidate] = []
+        self._exhausted = False  # the cache holds every runnable job: no need to read again when empty
         self._caps: dict[int, int | None] = {}
         self._logs, self._scratch = str(settings.logs_dir), str(settings.scratch_dir)
         self._small_run_s: float | None = None  # moving average of small Python jobs' run time
@@ -322,10 +323,11 @@ class Controller:
     def _schedule(self, now: float) -> None:
         """Start what fits now; then queue small Python jobs behind busy workers (pipelining)."""
         self._dirty = False
-        full = self._refill or not self._cands
+        full = self._refill or (not self._cands and not self._exhausted)
         if full:
             self._refill = False
             self._cands = self.store.candidates(WINDOW)
+            self._exhausted = len(self._cands) < WINDOW  # all runnable jobs are in the cache
             new = {c.array_id for c in self._cands if c.array_id is not None} - self._caps.keys()
             if new:
                 self._caps.update({a: lim[0] for a, lim in self.store.array_limits(new).items()})

@@ -8,6 +8,7 @@ Memory limits: RLIMIT_AS for commands, and an RSS watchdog for every attempt wit
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -91,10 +92,8 @@ class LocalExecutor:
         return self.total
 
     def wake(self) -> None:
-        try:
+        with contextlib.suppress(BlockingIOError):
             os.write(self._wake_w, b"x")
-        except BlockingIOError:
-            pass
 
     def pipeline_room(self, depth: int) -> int:
         """How many more attempts could queue behind busy CPU workers at this pipeline depth."""
@@ -352,10 +351,8 @@ class LocalExecutor:
     def _worker_died(self, w: _Worker, stopped: bool = False) -> None:
         """A worker exited: its running attempt ends (killed or lost), the queued ones never started."""
         if not stopped:
-            try:
+            with contextlib.suppress(KeyError, ValueError):
                 self._sel.unregister(w.conn.fileno())
-            except (KeyError, ValueError):
-                pass
             w.conn.close()
         code = w.proc.wait()
         if w in self._workers:
@@ -383,10 +380,8 @@ class LocalExecutor:
             self._spawn(())
 
     def _stop_worker(self, w: _Worker) -> None:
-        try:
+        with contextlib.suppress(KeyError, ValueError):
             self._sel.unregister(w.conn.fileno())
-        except (KeyError, ValueError):
-            pass
         procs.kill_group(w.proc.pid, signal.SIGKILL)
         w.conn.close()
         w.proc.wait()

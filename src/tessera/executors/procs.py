@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import resource
@@ -81,17 +82,13 @@ def tree(pid: int) -> list[psutil.Process]:
 
 def signal_all(procs: list[psutil.Process], sig: int) -> None:
     for p in procs:
-        try:
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied, ProcessLookupError):
             p.send_signal(sig)
-        except (psutil.NoSuchProcess, psutil.AccessDenied, ProcessLookupError):
-            pass
 
 
 def kill_group(pgid: int, sig: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def terminate(pid: int, attempt_id: int | str, since: float, grace_s: float, is_alive: Callable[[], bool]) -> None:

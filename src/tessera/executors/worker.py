@@ -107,7 +107,9 @@ def _call(msg: dict[str, Any]) -> Any:
     if kind == "kernel":
         from tessera.kernels import run_job
 
-        return run_job(msg["kernel"], dict(msg.get("params") or {}))
+        result = run_job(msg["kernel"], dict(msg.get("params") or {}))
+        print(json.dumps(result), flush=True)  # the job's output shows its time and throughput
+        return result
     if kind == "pickle":
         import cloudpickle
 

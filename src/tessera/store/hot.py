@@ -85,8 +85,8 @@ class HotWrites:
                 "UPDATE jobs SET state = 'starting', reason = NULL, reason_detail = NULL, attempts = attempts + 1, "
                 "lease_token = ?, lease_owner = ?, lease_expires_at = ?, started_at = COALESCE(started_at, ?) "
                 "WHERE id = ?"), [(tokens[r[0]], owner, now + lease_s, now, r[0]) for r in rows])
-            evs = [(r[0], now, "runnable", "starting", None, f"attempt {r[1] + 1} on {by_id[r[0]].executor}")
-                   for r in rows]
+            evs: list[tuple[Any, ...]] = [
+                (r[0], now, "runnable", "starting", None, f"attempt {r[1] + 1} on {by_id[r[0]].executor}") for r in rows]
             parents = sorted({r[2] for r in rows if r[2] is not None})
             if parents:
                 fresh = [p for (p,) in conn.exec_driver_sql(q(
@@ -169,7 +169,7 @@ class HotWrites:
                 [(e.job_dst.value, _v(e.reason), e.detail, e.exit_code,
                   (e.ended_at or now) if e.job_dst in TERMINAL else None, e.not_before_at, e.retries_inc,
                   e.infra_inc, e.job_id) for e in ok])
-            evs = []
+            evs: list[tuple[Any, ...]] = []
             for e in ok:
                 src = cur[e.job_id][1]
                 if src == "starting" and e.ran_at is not None:
@@ -208,7 +208,7 @@ class HotWrites:
         rows = conn.exec_driver_sql(q(
             "SELECT id, state, array_size, array_done, array_failed, array_cancelled FROM jobs WHERE id IN (@)",
             len(per)), tuple(per)).all()
-        evs = []
+        evs: list[tuple[Any, ...]] = []
         for pid, state, size, done, failed, cancelled in rows:
             if done < size or state in _TERMINAL_VALUES:
                 continue

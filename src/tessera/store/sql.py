@@ -91,7 +91,7 @@ class Store(HotWrites, StoreWrites):
         """Insert jobs (and array elements) in one transaction; returns the top-level job ids."""
         now = time.time() if now is None else now
         with translated("submitting jobs"), self._write() as conn:
-            queues = dict(conn.exec_driver_sql("SELECT name, priority FROM queues").all())
+            queues: dict[str, int] = dict(conn.exec_driver_sql("SELECT name, priority FROM queues").all())
             ids: list[int] = []
             for item in items:
                 spec = item.spec
@@ -181,7 +181,7 @@ class Store(HotWrites, StoreWrites):
         payloads = item.element_payloads
         if payloads is not None and len(payloads) != spec.array.size:
             raise SpecError("element payloads do not match the array size", "pass one item per element")
-        cols = ("kind", "queue", "queue_priority", "priority", "project", "cpus", "memory_mb", "gpus",
+        cols: tuple[str, ...] = ("kind", "queue", "queue_priority", "priority", "project", "cpus", "memory_mb", "gpus",
                 "timeout_s", "submitted_at")
         const = tuple(row[k] for k in cols) + (parent, state.value, reason.value if reason else None)
         cols += ("array_id", "state", "reason", "array_index", "payload")

@@ -26,6 +26,8 @@ def _value(reason: Reason | None) -> str | None:
 class StoreWrites:
     """Mixed into ``Store``; every method is one transaction."""
 
+    engine: Any  # provided by Store
+
     def _count_elements(self, conn: Connection, ends: Iterable[tuple[int | None, JobState]], now: float,
                         ended: list[int] | None = None) -> None:
         raise NotImplementedError  # provided by HotWrites
@@ -151,6 +153,7 @@ class StoreWrites:
 
     def add_profiles(self, rows: Sequence[dict[str, Any]]) -> None:
         keys = {"fingerprint", "kernel", "size", "device", "cold_s", "warm_s", "gflops", "gbps", "measured_at"}
+        rows = [{**r, "measured_at": _epoch(r.get("measured_at"))} for r in rows]
         with translated("saving profiles"), self._write() as conn:
             conn.execute(t.profiles.insert(), [
                 {**{k: r.get(k) for k in keys}, "extra": json.dumps({k: v for k, v in r.items() if k not in keys})}
@@ -173,3 +176,14 @@ def func_coalesce(col: Any, value: float) -> Any:
     from sqlalchemy import func
 
     return func.coalesce(col, value)
+
+
+def _epoch(value: Any) -> float:
+    """A timestamp as UTC epoch seconds (profiles may carry ISO 8601 text)."""
+    if value is None:
+        return time.time()
+    if isinstance(value, int | float):
+        return float(value)
+    from datetime import datetime
+
+    return datetime.fromisoformat(str(value)).timestamp()
