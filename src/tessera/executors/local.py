@@ -21,9 +21,11 @@ import sys
 import time
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
+from pathlib import Path
 
 from tessera.executors import procs
 from tessera.executors.base import Feature, Launch, Outcome, Started
+from tessera.executors.cgroup import CgroupV2
 from tessera.models.states import Reason
 from tessera.scheduler.decide import Capacity
 
@@ -55,6 +57,7 @@ class _Run:
     kill_at: float | None = None  # monotonic time to SIGKILL
     peak_rss_mb: float = 0.0
     began: bool = False
+    cgroup: Path | None = None  # the attempt's cgroup v2, when memory is limited that way
 
 
 class LocalExecutor:
@@ -75,6 +78,7 @@ class LocalExecutor:
         os.set_blocking(self._wake_w, False)
         self._sel.register(self._wake_r, selectors.EVENT_READ, ("wake", None))
         self._workers: list[_Worker] = []
+        self._cgroup = CgroupV2.detect()  # None where cgroup v2 is not delegated: rlimits then
         self._closing = False
         self._runs: dict[int, _Run] = {}
         self._started: list[Started] = []
@@ -200,11 +204,15 @@ class LocalExecutor:
         la = run.launch
         assert la.command is not None
         env = {**os.environ, **self._env(la)}
+        limit = procs.limit_memory(la.placement.memory_mb)
+        if la.placement.memory_mb and self._cgroup is not None:
+            run.cgroup = self._cgroup.make(f"a{la.attempt_id}", la.placement.memory_mb)
+            limit = CgroupV2.enter(run.cgroup)
         with open(la.stdout_path, "ab") as out, open(la.stderr_path, "ab") as err:
             proc = subprocess.Popen(  # noqa: S603 - an argument list, never a shell string
                 list(la.command), stdin=subprocess.DEVNULL, stdout=out, stderr=err, cwd=la.cwd or None,
                 env=env, start_new_session=True, close_fds=True,
-                preexec_fn=procs.limit_memory(la.placement.memory_mb),
+                preexec_fn=limit,
             )
         run.proc, run.pid = proc, proc.pid
         run.pidfd = os.pidfd_open(proc.pid)
@@ -220,6 +228,11 @@ class LocalExecutor:
         procs.reap(run.pid, self._key(la.attempt_id), run.since)
         ended = time.time()
         usage = {"peak_rss_mb": round(run.peak_rss_mb, 1), "wall_s": round(ended - run.since, 6)}
+        cgroup_oom = run.cgroup is not None and CgroupV2.oom_killed(run.cgroup)
+        if run.cgroup is not None:
+            CgroupV2.remove(run.cgroup)
+        if cgroup_oom and run.killing is None:
+            run.killing = Reason.OOM
         if run.killing is not None:
             out = self._killed(run, code, ended, usage)
         elif code == 0:
@@ -242,7 +255,9 @@ class LocalExecutor:
             why, "lost")  # type: ignore[arg-type]
         detail = {
             Reason.TIMEOUT: f"ran past its timeout of {la.timeout_s:g} s" if la.timeout_s else "timeout",
-            Reason.OOM: f"resident memory {run.peak_rss_mb:.0f} MB over its limit of {la.placement.memory_mb} MB",
+            Reason.OOM: (f"killed by the kernel's OOM killer at its cgroup limit of {la.placement.memory_mb} MB"
+                         if run.cgroup is not None else
+                         f"resident memory {run.peak_rss_mb:.0f} MB over its limit of {la.placement.memory_mb} MB"),
         }.get(why)  # type: ignore[arg-type]
         return Outcome(la.attempt_id, la.job_id, status, why, detail=detail, exit_code=code,
                        ran_at=run.since, ended_at=ended, usage=usage)
