@@ -17,7 +17,7 @@ import cloudpickle
 from tessera.config import Settings
 from tessera.controller import daemon
 from tessera.controller.core import Controller
-from tessera.errors import JobFailedError, TesseraError, WaitTimeoutError
+from tessera.errors import JobFailedError, NotFoundError, TesseraError, WaitTimeoutError
 from tessera.executors.hardware import detect
 from tessera.jobfile import to_spec
 from tessera.models.job import Job
@@ -61,9 +61,10 @@ class JobHandle:
         return self._client.wait([self], timeout)[0]
 
     def result(self, timeout: float | None = None) -> Any:
-        state = self._client._await(self.id, self.ref, timeout)
-        if state is JobState.SUCCEEDED:
-            return self._client._decode(self.id)
+        got = self._client._await(self.id, self.ref, timeout)
+        if got is not None and got[0] is JobState.SUCCEEDED:
+            _state, enc, data, _err = got
+            return None if data is None else (json.loads(data) if enc == "json" else cloudpickle.loads(data))
         return self._client._value(self.job)
 
     def cancel(self) -> None:
@@ -223,19 +224,21 @@ class Client:
             self._await(h.id, h.ref, left)
         return [h.job for h in handles]
 
-    def _await(self, job_id: int, ref: str, timeout: float | None) -> JobState:
-        """Block until the job is terminal; woken by the embedded controller, else by polling."""
+    def _await(self, job_id: int, ref: str, timeout: float | None) -> tuple[JobState, Any, Any, Any] | None:
+        """Block until the job is terminal; woken by the embedded controller, else by polling.
+        Returns ``Store.finished``'s (state, encoding, data, error)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             with self._lock:
                 ev = self._events.setdefault(job_id, threading.Event())
-            state = self.store.state_of(job_id)
-            if state is None:
-                state = self.store.job(ref).state  # an array element named by its reference
+            got = self.store.finished(job_id)
+            if got is None:
+                raise NotFoundError(f"no job {ref}", "list jobs with `tessera ls`")
+            state = got[0]
             if state in TERMINAL:
                 with self._lock:
                     self._events.pop(job_id, None)
-                return state
+                return got
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
                 raise WaitTimeoutError(

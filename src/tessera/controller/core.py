@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from tessera.config import Settings
 from tessera.executors import procs
-from tessera.executors.base import Executor, Launch, Outcome
+from tessera.executors.base import Executor, Launch, Outcome, Started
 from tessera.models.job import Job
 from tessera.models.spec import RetryPolicy
 from tessera.models.states import TERMINAL, WAITING, JobState, Reason
@@ -32,7 +32,8 @@ from tessera.store import Candidate, Claim, End, Move, Store
 logger = logging.getLogger(__name__)
 
 WINDOW = 256  # runnable jobs considered per scheduling round
-PIPELINE_TARGET_S = 0.02  # queued work per busy worker, in recent small-job run time
+PIPELINE_TARGET_S = 0.02
+RUNNING_LAG_S = 0.02  # an attempt is written as running once it has run this long  # queued work per busy worker, in recent small-job run time
 
 
 @dataclass
@@ -66,6 +67,7 @@ class Controller:
         self.on_terminal: Callable[[list[int]], None] | None = None
         self._poked = threading.Event()
         self._poke_deps = self._poke_cancels = True
+        self._unrecorded: dict[int, Started] = {}  # started attempts not yet written as running
         self._dirty = True
         self._hwm = 0
         self._next_backoff: float | None = 0.0
@@ -98,23 +100,31 @@ class Controller:
         self.executor.wake()
 
     def step(self, timeout: float = 0.5) -> None:
+        if self._unrecorded:
+            timeout = min(timeout, RUNNING_LAG_S)
         started, outcomes = self.executor.poll(timeout if not self._poked.is_set() else 0.0)
         now = time.time()
-        finished = {o.attempt_id for o in outcomes}
-        live = [s for s in started if s.attempt_id not in finished and s.attempt_id in self.active]
         for s in started:
             act = self.active.get(s.attempt_id)
             if act is None:
                 continue
             act.ran = True
+            self._unrecorded[s.attempt_id] = s
             if s.inherits is not None:  # a pipelined attempt takes over the slot of the one that ended
                 prev = self.active.get(s.inherits)
                 act.holds = prev.holds if prev is not None else True
                 if prev is not None:
                     prev.holds = False
-        if live:
-            self.store.running([(s.job_id, s.attempt_id, s.at, s.pid, self.active[s.attempt_id].stdout_path,
-                                 self.active[s.attempt_id].stderr_path) for s in live])
+        for o in outcomes:
+            self._unrecorded.pop(o.attempt_id, None)
+        # Attempts still running a moment after they started are recorded as running; one that ends
+        # sooner gets its starting→running event, with the true time, in the commit of its outcome.
+        due = [st for st in self._unrecorded.values() if now - st.at >= RUNNING_LAG_S]
+        if due:
+            for st in due:
+                del self._unrecorded[st.attempt_id]
+            self.store.running([(st.job_id, st.attempt_id, st.at, st.pid, self.active[st.attempt_id].stdout_path,
+                                 self.active[st.attempt_id].stderr_path) for st in due if st.attempt_id in self.active])
         if outcomes:
             self._commit(outcomes, now)
         poked = self._poked.is_set()
@@ -388,11 +398,11 @@ class Controller:
 
     def _launch(self, placements: list[Placement], now: float, queued: bool = False) -> None:
         by_id = {p.job_id: p for p in placements}
+        info: dict[int, tuple[Job, bytes | None, bytes | None]] = {}
         attempts = self.store.start([Claim(p.job_id, self.executor.name, p.as_dict()) for p in placements],
-                                    self.id, self.settings.lease_s, now)
+                                    self.id, self.settings.lease_s, now, launch=info)
         if not attempts:
             return
-        info = self.store.launch_info([a.job_id for a in attempts])
         for a in attempts:
             job, own, arr = info[a.job_id]
             p = by_id[a.job_id]

@@ -58,8 +58,16 @@ class HotWrites:
     def _write(self) -> contextlib.AbstractContextManager[Connection]:  # provided by Store
         raise NotImplementedError
 
-    def start(self, claims: Sequence[Claim], owner: str, lease_s: float, now: float | None = None) -> list[Attempt]:
-        """Claim runnable jobs: one attempt each, state ``starting``, the attempt id as lease token."""
+    def _launch_rows(self, conn: Connection, job_ids: Sequence[int]) -> dict[int, Any]:
+        raise NotImplementedError  # provided by Store
+
+    def start(self, claims: Sequence[Claim], owner: str, lease_s: float, now: float | None = None,
+              launch: dict[int, Any] | None = None) -> list[Attempt]:
+        """Claim runnable jobs: one attempt each, state ``starting``, the attempt id as lease token.
+
+        ``launch``, when given, is filled with ``Store.launch_info``'s answer for the claimed jobs,
+        read in the same transaction.
+        """
         now = time.time() if now is None else now
         if not claims:
             return []
@@ -99,6 +107,8 @@ class HotWrites:
                         evs += [(p, now, "runnable", "starting", None, "first element starting"),
                                 (p, now, "starting", "running", None, None)]
             conn.exec_driver_sql(q(EVENT), evs)
+            if launch is not None:
+                launch.update(self._launch_rows(conn, [r[0] for r in rows]))
             return [
                 Attempt(id=tokens[jid], job_id=jid, number=n + 1, token=tokens[jid], executor=by_id[jid].executor,
                         state="starting", placement=by_id[jid].placement, started_at=now)

@@ -291,34 +291,45 @@ class Store(HotWrites, StoreWrites):
 
     def launch_info(self, job_ids: Sequence[int]) -> dict[int, tuple[Job, bytes | None, bytes | None]]:
         """What launching needs, in one read: the job (spec from the cache), its payload, its array's."""
+        with translated("reading jobs to launch"), self._read() as conn:
+            return self._launch_rows(conn, job_ids)
+
+    def _launch_rows(self, conn: Connection, job_ids: Sequence[int]) -> dict[int, tuple[Job, bytes | None, bytes | None]]:
         q = self.sql
         out: dict[int, tuple[Job, bytes | None, bytes | None]] = {}
-        with translated("reading jobs to launch"), self._read() as conn:
-            rows = conn.exec_driver_sql(q(
-                "SELECT id, array_id, array_index, retries_used, infra_retries_used, kind, spec, payload "
-                "FROM jobs WHERE id IN (@)", len(job_ids)), tuple(job_ids)).all()
-            for jid, arr, index, retries, infra, kind, spec_text, payload in rows:
-                key = arr if arr is not None else jid
-                spec = self._specs.get(key)
-                if spec is None:
-                    if spec_text is None:
-                        spec_text = conn.exec_driver_sql(q("SELECT spec FROM jobs WHERE id = ?"), (key,)).scalar_one()
-                    spec = JobSpec.model_validate_json(spec_text) if kind != "pickle" else _pickle_spec(spec_text)
-                    if len(self._specs) > 4096:
-                        self._specs.clear()
-                    self._specs[key] = spec
-                array_payload = None
-                if arr is not None and kind == "pickle":
-                    array_payload = self._array_payloads.get(arr)
-                    if array_payload is None:
-                        array_payload = conn.exec_driver_sql(q("SELECT payload FROM jobs WHERE id = ?"), (arr,)).scalar()
-                        if len(self._array_payloads) > 64:
-                            self._array_payloads.clear()
-                        self._array_payloads[arr] = array_payload
-                job = Job(id=jid, spec=spec, state=JobState.STARTING, array_id=arr, array_index=index,
-                          retries_used=retries, infra_retries_used=infra)
-                out[jid] = (job, payload, array_payload)
+        rows = conn.exec_driver_sql(q(
+            "SELECT id, array_id, array_index, retries_used, infra_retries_used, kind, spec, payload "
+            "FROM jobs WHERE id IN (@)", len(job_ids)), tuple(job_ids)).all()
+        for jid, arr, index, retries, infra, kind, spec_text, payload in rows:
+            key = arr if arr is not None else jid
+            spec = self._specs.get(key)
+            if spec is None:
+                if spec_text is None:
+                    spec_text = conn.exec_driver_sql(q("SELECT spec FROM jobs WHERE id = ?"), (key,)).scalar_one()
+                spec = JobSpec.model_validate_json(spec_text) if kind != "pickle" else _pickle_spec(spec_text)
+                if len(self._specs) > 4096:
+                    self._specs.clear()
+                self._specs[key] = spec
+            array_payload = None
+            if arr is not None and kind == "pickle":
+                array_payload = self._array_payloads.get(arr)
+                if array_payload is None:
+                    array_payload = conn.exec_driver_sql(q("SELECT payload FROM jobs WHERE id = ?"), (arr,)).scalar()
+                    if len(self._array_payloads) > 64:
+                        self._array_payloads.clear()
+                    self._array_payloads[arr] = array_payload
+            job = Job(id=jid, spec=spec, state=JobState.STARTING, array_id=arr, array_index=index,
+                      retries_used=retries, infra_retries_used=infra)
+            out[jid] = (job, payload, array_payload)
         return out
+
+    def finished(self, job_id: int) -> tuple[JobState, str | None, bytes | None, str | None] | None:
+        """A job's state with its committed result, in one read: (state, encoding, data, error)."""
+        with translated("reading a job's outcome"), self._read() as conn:
+            r = conn.exec_driver_sql(self.sql(
+                "SELECT j.state, r.encoding, r.data, r.error FROM jobs j LEFT JOIN results r ON r.job_id = j.id "
+                "WHERE j.id = ?"), (job_id,)).first()
+            return None if r is None else (JobState(r[0]), r[1], r[2], r[3])
 
     def state_of(self, job_id: int) -> JobState | None:
         """Just the state of a job (cheap, for waiting loops)."""
