@@ -1,0 +1,20 @@
+"""The public surface: every name in ``tessera.__all__`` resolves, and workers stay lean."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import tessera
+
+
+def test_every_public_name_resolves() -> None:
+    for name in tessera.__all__:
+        assert getattr(tessera, name) is not None, name
+
+
+def test_importing_the_worker_does_not_load_the_store() -> None:
+    code = ("import sys, tessera.executors.worker; "
+            "print(','.join(m for m in ('sqlalchemy', 'pydantic', 'numpy') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == ""
