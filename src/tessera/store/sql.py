@@ -279,21 +279,6 @@ class Store(HotWrites, StoreWrites):
                 return conn.execute(select(t.jobs.c.payload).where(t.jobs.c.id == row.array_id)).scalar()
             return row.payload
 
-    def payloads(self, job_ids: Sequence[int]) -> dict[int, tuple[bytes | None, bytes | None]]:
-        """For each job: (its own payload, its array's payload)."""
-        with translated("reading payloads"), self._read() as conn:
-            rows = conn.execute(
-                select(t.jobs.c.id, t.jobs.c.payload, t.jobs.c.array_id).where(t.jobs.c.id.in_(job_ids))
-            ).all()
-            parents = {r.array_id for r in rows if r.array_id is not None}
-            ppay = dict(conn.execute(select(t.jobs.c.id, t.jobs.c.payload).where(t.jobs.c.id.in_(parents))).all()) if parents else {}
-            return {r.id: (r.payload, ppay.get(r.array_id)) for r in rows}
-
-    def launch_info(self, job_ids: Sequence[int]) -> dict[int, tuple[Job, bytes | None, bytes | None]]:
-        """What launching needs, in one read: the job (spec from the cache), its payload, its array's."""
-        with translated("reading jobs to launch"), self._read() as conn:
-            return self._launch_rows(conn, job_ids)
-
     def _launch_rows(self, conn: Connection, job_ids: Sequence[int]) -> dict[int, tuple[Job, bytes | None, bytes | None]]:
         q = self.sql
         out: dict[int, tuple[Job, bytes | None, bytes | None]] = {}
@@ -330,12 +315,6 @@ class Store(HotWrites, StoreWrites):
                 "SELECT j.state, r.encoding, r.data, r.error FROM jobs j LEFT JOIN results r ON r.job_id = j.id "
                 "WHERE j.id = ?"), (job_id,)).first()
             return None if r is None else (JobState(r[0]), r[1], r[2], r[3])
-
-    def state_of(self, job_id: int) -> JobState | None:
-        """Just the state of a job (cheap, for waiting loops)."""
-        with translated("reading a job state"), self._read() as conn:
-            got = conn.exec_driver_sql(self.sql("SELECT state FROM jobs WHERE id = ?"), (job_id,)).scalar()
-            return None if got is None else JobState(got)
 
     def has_deps(self) -> bool:
         """Whether any job has a dependency at all (lets the controller skip dependency reads)."""
