@@ -27,6 +27,13 @@ from tessera.store import Store
 from tessera.submit import submit as submit_specs
 
 
+def decode(encoding: str | None, data: bytes | None) -> Any:
+    """A committed result's value: JSON as written, or unpickled here, in the caller's process."""
+    if data is None:
+        return None
+    return json.loads(data) if encoding == "json" else cloudpickle.loads(data)
+
+
 class RemoteTraceback(Exception):  # noqa: N818 - mirrors concurrent.futures
     """The traceback of an exception raised inside a job, attached as ``__cause__``."""
 
@@ -64,7 +71,7 @@ class JobHandle:
         got = self._client._await(self.id, self.ref, timeout)
         if got is not None and got[0] is JobState.SUCCEEDED:
             _state, enc, data, _err = got
-            return None if data is None else (json.loads(data) if enc == "json" else cloudpickle.loads(data))
+            return decode(enc, data)
         return self._client._value(self.job)
 
     def cancel(self) -> None:
@@ -76,7 +83,7 @@ class JobHandle:
             return ""
         last = attempts[-1]
         path = last.stdout_path if stream == "stdout" else last.stderr_path
-        path = path or _log_path(self._client.settings, self.job, last.number, stream)
+        path = path or self._client.settings.log_path(self.job, last.number, stream)
         try:
             with open(path, errors="replace") as f:
                 return f.read()
@@ -190,7 +197,7 @@ class Client:
         out = []
         for _jid, index, state, enc, data, _err in self.store.array_results(handle.id):
             if state == JobState.SUCCEEDED.value:
-                out.append(None if data is None else (json.loads(data) if enc == "json" else cloudpickle.loads(data)))
+                out.append(decode(enc, data))
             else:
                 out.append(self._value(self.store.job(f"{handle.id}_{index}")))
         return out
@@ -253,9 +260,7 @@ class Client:
         if res is None:
             return None
         enc, data, _err = res
-        if data is None:
-            return None
-        return json.loads(data) if enc == "json" else cloudpickle.loads(data)
+        return decode(enc, data)
 
     def _value(self, job: Job) -> Any:
         if job.state is JobState.SUCCEEDED:
@@ -280,9 +285,3 @@ def _default_name(fn: Callable[..., Any]) -> str | None:
         return None
     name = name.strip("<>")[:128]
     return name if _NAME.match(name) else None
-
-
-def _log_path(settings: Settings, job: Job, number: int, stream: str) -> str:
-    ext = "out" if stream == "stdout" else "err"
-    stem = f"{job.id}.{number}" if job.array_id is None else f"{job.array_index}.{number}"
-    return str(settings.logs_dir / str(job.array_id or job.id) / f"{stem}.{ext}")

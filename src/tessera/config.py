@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from tessera.errors import SpecError
+
+if TYPE_CHECKING:
+    from tessera.models.job import Job
 
 
 @dataclass(frozen=True)
@@ -38,10 +41,6 @@ class Settings:
     @property
     def db_url(self) -> str:
         return self.db or f"sqlite:///{self.home / 'tessera.db'}"
-
-    @property
-    def logs_dir(self) -> Path:
-        return self.home / "logs"
 
     @property
     def scratch_dir(self) -> Path:
@@ -84,8 +83,13 @@ class Settings:
             values[name] = _coerce(name, str(f.type), raw)
         return cls(**values)
 
-    def with_(self, **changes: Any) -> Settings:
-        return replace(self, **changes)
+    def log_path(self, job: Job, number: int, stream: str) -> str:
+        """Where attempt ``number`` of a job writes ``stream`` (stdout or stderr):
+        ``logs/<job id>/<job id>.<n>.out``, or ``logs/<array id>/<index>.<n>.out`` for an element."""
+        ext = "err" if stream == "stderr" else "out"
+        if job.array_id is None:
+            return f"{self.home}/logs/{job.id}/{job.id}.{number}.{ext}"
+        return f"{self.home}/logs/{job.array_id}/{job.array_index}.{number}.{ext}"
 
 
 def _coerce(name: str, typ: str, raw: Any) -> Any:

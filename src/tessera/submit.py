@@ -31,14 +31,11 @@ def submit(
     store: Store,
     specs: Sequence[JobSpec],
     total: Capacity,
-    names: dict[str, int] | None = None,
     element_payloads: dict[int, tuple[bytes, ...]] | None = None,
 ) -> list[int]:
     """Validate and store jobs in one transaction. Dependencies name job ids (``12``, ``12_3``) or,
     within one batch, the ``name`` of an earlier or later job of the batch; returns the ids."""
     batch_names = {s.name: i for i, s in enumerate(specs) if s.name}
-    if names is not None:
-        batch_names = names
     order = _topological(specs, batch_names)
     position = {old: new for new, old in enumerate(order)}
     items = []

@@ -294,10 +294,8 @@ def logs(
         atts = store.attempts(job.id) if attempt is None else atts
         path = None
         if atts:
-            from tessera.client import _log_path
-
             a = atts[-1]
-            path = (a.stderr_path if stderr else a.stdout_path) or _log_path(s, job, a.number, "stderr" if stderr else "stdout")
+            path = (a.stderr_path if stderr else a.stdout_path) or s.log_path(job, a.number, "stderr" if stderr else "stdout")
         if path and os.path.exists(path):
             with open(path, "rb") as f:
                 f.seek(pos)

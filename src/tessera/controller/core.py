@@ -80,7 +80,7 @@ class Controller:
         self._cands: list[Candidate] = []
         self._exhausted = False  # the cache holds every runnable job: no need to read again when empty
         self._caps: dict[int, int | None] = {}
-        self._logs, self._scratch = str(settings.logs_dir), str(settings.scratch_dir)
+        self._scratch = str(settings.scratch_dir)
         self._small_run_s: float | None = None  # moving average of small Python jobs' run time
         self.started_at = time.time()
         store.register_controller(self.id, os.getpid(), socket.gethostname(), self.started_at)
@@ -423,17 +423,16 @@ class Controller:
     def _launch_of(self, job: Job, attempt_id: int, number: int, p: Placement,
                    payload: tuple[bytes | None, bytes | None] | None) -> Launch:
         spec = job.spec
-        logs = f"{self._logs}/{job.array_id or job.id}"
-        stem = f"{job.id}.{number}" if job.array_id is None else f"{job.array_index}.{number}"
         own, arr = payload if payload is not None else (None, None)
         if job.array_id is None:
-            own, arr = own, None
+            arr = None  # only array elements run their array's payload
         return Launch(
             attempt_id=attempt_id, job_id=job.id, ref=job.ref, kind=spec.kind, placement=p, attempt_number=number,
             command=spec.command, function=spec.function, args=spec.args, kwargs=spec.kwargs,
             kernel=spec.kernel, params=spec.params, payload=own, array_payload=arr, array_id=job.array_id,
             array_index=job.array_index, env=spec.env, cwd=spec.cwd, timeout_s=spec.timeout_s,
-            stdout_path=f"{logs}/{stem}.out", stderr_path=f"{logs}/{stem}.err",
+            stdout_path=self.settings.log_path(job, number, "stdout"),
+            stderr_path=self.settings.log_path(job, number, "stderr"),
             scratch_dir=f"{self._scratch}/{attempt_id}",
         )
 

@@ -16,7 +16,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from tessera.config import Settings
@@ -153,7 +153,7 @@ def serve(settings: Settings) -> int:
     return 0
 
 
-def _listen(path: Path, on_poke: object, stopping: threading.Event) -> socket.socket:
+def _listen(path: Path, on_poke: Callable[[], None], stopping: threading.Event) -> socket.socket:
     with contextlib.suppress(FileNotFoundError):
         path.unlink()
     s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -168,7 +168,7 @@ def _listen(path: Path, on_poke: object, stopping: threading.Event) -> socket.so
                 continue
             except OSError:
                 return
-            on_poke()  # type: ignore[operator]
+            on_poke()
 
     threading.Thread(target=loop, name="tessera-poke", daemon=True).start()
     return s

@@ -336,7 +336,8 @@ class LocalExecutor:
             return
         if run is None or header.get("attempt_id") != head:
             logger.error("worker %s answered for attempt %s, expected %s", w.proc.pid, header.get("attempt_id"), head)
-            self._next(w, head) if head is not None else None
+            if head is not None:
+                self._next(w, head)
             return
         la = run.launch
         del self._runs[la.attempt_id]

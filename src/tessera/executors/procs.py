@@ -7,7 +7,6 @@ import logging
 import os
 import resource
 import signal
-import time
 from collections.abc import Callable
 
 import psutil
@@ -89,19 +88,6 @@ def signal_all(procs: list[psutil.Process], sig: int) -> None:
 def kill_group(pgid: int, sig: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
-
-
-def terminate(pid: int, attempt_id: int | str, since: float, grace_s: float, is_alive: Callable[[], bool]) -> None:
-    """SIGTERM the attempt's group and marked processes, wait ``grace_s``, then SIGKILL them all."""
-    procs = {p.pid: p for p in [*tree(pid), *marked(attempt_id, since)]}
-    kill_group(pid, signal.SIGTERM)
-    signal_all(list(procs.values()), signal.SIGTERM)
-    deadline = time.monotonic() + grace_s
-    while time.monotonic() < deadline:
-        if not is_alive() and not any(_alive(p) for p in procs.values()):
-            break
-        time.sleep(0.02)
-    reap(pid, attempt_id, since)
 
 
 def reap(pid: int | None, attempt_id: int | str, since: float) -> int:

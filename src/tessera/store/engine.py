@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, exc
-from sqlalchemy.pool import NullPool
 
 from tessera.errors import StoreError
 
@@ -55,7 +54,7 @@ def make_engine(url: str) -> Engine:
 
         return engine
     try:
-        return create_engine(url, poolclass=NullPool if os.environ.get("TESSERA_DB_NULLPOOL") else None)
+        return create_engine(url)
     except (exc.ArgumentError, exc.NoSuchModuleError, ImportError) as e:
         raise StoreError(
             f"cannot use database URL {url.split('@')[-1]!r}: {e}",

@@ -172,12 +172,6 @@ class StoreWrites:
             return out
 
 
-def func_coalesce(col: Any, value: float) -> Any:
-    from sqlalchemy import func
-
-    return func.coalesce(col, value)
-
-
 def _epoch(value: Any) -> float:
     """A timestamp as UTC epoch seconds (profiles may carry ISO 8601 text)."""
     if value is None:
