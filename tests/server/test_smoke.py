@@ -26,3 +26,12 @@ def test_submit_list_show_logs(server: Server) -> None:
     assert c.get(f"/api/v1/jobs/{jid}", headers=o).status_code == 404
     assert c.get("/api/v1/jobs", headers=o).json()["items"] == []
     assert c.post(f"/api/v1/jobs/{jid}/cancel", headers=o).status_code == 404
+
+
+def test_committed_openapi_spec_is_current() -> None:
+    from pathlib import Path
+
+    from tessera.server.openapi import text
+
+    committed = Path(__file__).resolve().parents[2] / "docs" / "openapi.json"
+    assert committed.read_text() == text(), "run: python -m tessera.server.openapi > docs/openapi.json"
