@@ -13,13 +13,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from tessera.errors import WaitTimeoutError
+from tessera.errors import SpecError, WaitTimeoutError
 from tessera.scheduler.decide import Capacity
 from tessera.store import Store
 from tessera.submit import submit as submit_specs
 from tessera.workflows import records, registry
 from tessera.workflows.artifacts import ArtifactStore, Ref, default_url
-from tessera.workflows.components import Component
+from tessera.workflows.components import Component, from_argv
 from tessera.workflows.plan import Plan, compile_jobs, plan
 from tessera.workflows.records import StepRecord
 from tessera.workflows.spec import WorkflowSpec
@@ -41,7 +41,7 @@ class Submitted:
 def prepare(wf: WorkflowSpec, extra: Mapping[str, Component] | None = None) -> Plan:
     """Import the workflow's modules, check it against the registry, and check container engines."""
     registry.import_modules(wf.imports, f"workflow {wf.name!r}")
-    known = dict(extra or {})
+    known = {**declared(wf), **dict(extra or {})}
 
     def lookup(name: str) -> Component:
         return known[name] if name in known else registry.get(name)
@@ -52,6 +52,28 @@ def prepare(wf: WorkflowSpec, extra: Mapping[str, Component] | None = None) -> P
 
         find_engine()
     return p
+
+
+_ARGV_FIELDS = {"argv", "image", "version", "inputs", "outputs", "params", "resources", "summary"}
+
+
+def declared(wf: WorkflowSpec) -> dict[str, Component]:
+    """The command and container components a workflow file declares under ``components:``."""
+    out = {}
+    for name, fields in wf.components.items():
+        unknown = set(fields) - _ARGV_FIELDS
+        if unknown or "argv" not in fields:
+            raise SpecError(
+                f"workflow {wf.name!r}: component {name!r} " + (f"has unknown fields {sorted(unknown)}" if unknown
+                                                                 else "has no argv"),
+                f"declare it with {', '.join(sorted(_ARGV_FIELDS))} (argv required)",
+            )
+        try:
+            out[name] = from_argv(name, **fields)
+        except (TypeError, AttributeError, ValueError) as exc:
+            raise SpecError(f"workflow {wf.name!r}: component {name!r}: {exc}",
+                            "write inputs and outputs as {name: type} mappings and argv as a list") from None
+    return out
 
 
 def submit(store: Store, total: Capacity, wf: WorkflowSpec, *, home: Any, resume: bool = False,

@@ -141,6 +141,7 @@ class WorkflowSpec(_Strict):
     name: str
     steps: tuple[StepSpec, ...]
     imports: tuple[str, ...] = ()
+    components: dict[str, dict[str, Any]] = Field(default_factory=dict)
     artifacts: str | None = None
     project: str = "default"
     defaults: dict[str, Any] = Field(default_factory=dict)
