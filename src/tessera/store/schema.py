@@ -203,3 +203,36 @@ def migrate(conn: Connection) -> int:
         conn.execute(meta.insert().values(key="schema_version", value=str(number)))
         version = number
     return version
+
+
+# ---------------------------------------------------------------------------- spot (issue 5)
+
+#: One row per attempt that ran on a capacity class (spot or on-demand slots), written when it
+#: ends: what it cost, and for a preempted attempt the notice, the kill and the work it lost.
+spot_attempts = Table(
+    "spot_attempts",
+    metadata,
+    Column("attempt_id", Integer, primary_key=True),
+    Column("job_id", Integer, nullable=False),
+    Column("capacity", String(16), nullable=False),
+    Column("cpus", Float, nullable=False),
+    Column("ran_s", Float, nullable=False),
+    Column("usd", Float, nullable=False),
+    Column("on_demand_usd", Float, nullable=False),
+    Column("preempted", Boolean, nullable=False, default=False),
+    Column("notice_at", Float),
+    Column("ended_at", Float),
+    Column("checkpoint_at", Float),
+    Column("lost_s", Float),
+    Column("lost_usd", Float),
+    Column("fallback", Text),
+)
+Index("spot_attempts_job", spot_attempts.c.job_id)
+
+
+def _v3_spot(conn: Connection) -> None:
+    metadata.create_all(conn, tables=[spot_attempts])
+
+
+MIGRATIONS.append(_v3_spot)
+
