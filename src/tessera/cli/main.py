@@ -55,6 +55,9 @@ def _mount_workflows() -> None:
 
 
 _mount_workflows()
+from tessera.cli import spot as spot_cli  # noqa: E402 - mounted after the app exists
+
+app.add_typer(spot_cli.app, name="spot")
 _state: dict[str, Any] = {"debug": False}
 
 
@@ -280,6 +283,8 @@ def show(job_id: str, as_json: Annotated[bool, typer.Option("--json")] = False) 
                             "events": [render.event_dict(e) for e in events]}))
     else:
         render.show(job, attempts, events, elements)
+        for line in spot_cli.lines(store, [job.id]):
+            render.console.print(line)
 
 
 @app.command()
@@ -372,8 +377,18 @@ def wait(
 
 
 @app.command()
-def up(foreground: Annotated[bool, typer.Option(help="Run in this terminal instead of the background.")] = False) -> None:
-    """Start the controller for this TESSERA_HOME."""
+def up(
+    foreground: Annotated[bool, typer.Option(help="Run in this terminal instead of the background.")] = False,
+    spot_slots: Annotated[int | None, typer.Option(help="How many local slots are spot (preemptible).")] = None,
+    preemption_rate: Annotated[str | None, typer.Option(help="Preempt spot slots at this rate, e.g. 12/h.")] = None,
+    preemption_trace: Annotated[Path | None, typer.Option(help="Preempt at the times (s) in this file.")] = None,
+    preemption_seed: Annotated[int | None, typer.Option(help="Seed of the random preemption schedule.")] = None,
+    notice_s: Annotated[float | None, typer.Option(help="Seconds of notice before SIGTERM (default 120).")] = None,
+) -> None:
+    """Start the controller for this TESSERA_HOME (optionally with local spot slots that really get preempted)."""
+    s = _settings()
+    spot_cli.apply(spot_cli.up_env(spot_slots, preemption_rate, preemption_trace, preemption_seed, notice_s,
+                                   detect(s).cpus), daemon.running_pid(s) is not None)
     s = _settings()
     if foreground:
         raise typer.Exit(daemon.serve(s))

@@ -330,8 +330,39 @@ Index("workflow_steps_wf", workflow_steps.c.workflow_id)
 Index("workflow_steps_job", workflow_steps.c.job_id)
 
 
-def _v3(conn: Connection) -> None:
+def _v4_workflows(conn: Connection) -> None:
     metadata.create_all(conn, tables=[workflows, workflow_steps])
 
 
-MIGRATIONS.append(_v3)
+MIGRATIONS.append(_v4_workflows)
+# ---------------------------------------------------------------------------- spot (issue 5)
+
+#: One row per attempt that ran on a capacity class (spot or on-demand slots), written when it
+#: ends: what it cost, and for a preempted attempt the notice, the kill and the work it lost.
+spot_attempts = Table(
+    "spot_attempts",
+    metadata,
+    Column("attempt_id", Integer, primary_key=True),
+    Column("job_id", Integer, nullable=False),
+    Column("capacity", String(16), nullable=False),
+    Column("cpus", Float, nullable=False),
+    Column("ran_s", Float, nullable=False),
+    Column("usd", Float, nullable=False),
+    Column("on_demand_usd", Float, nullable=False),
+    Column("preempted", Boolean, nullable=False, default=False),
+    Column("notice_at", Float),
+    Column("ended_at", Float),
+    Column("checkpoint_at", Float),
+    Column("lost_s", Float),
+    Column("lost_usd", Float),
+    Column("fallback", Text),
+)
+Index("spot_attempts_job", spot_attempts.c.job_id)
+
+
+def _v5_spot(conn: Connection) -> None:
+    metadata.create_all(conn, tables=[spot_attempts])
+
+
+MIGRATIONS.append(_v5_spot)
+
