@@ -204,7 +204,9 @@ def result(request: Request, ref: str, p: Principal = Depends(authenticate)) -> 
     if got is None:
         raise NotFoundError(f"no job {ref}", "list jobs with GET /api/v1/jobs")
     state, enc, data, err = got
-    return {"id": job.ref, "state": state.value, "encoding": enc, "data_b64": b64(data), "error": err}
+    committed = store.result(job.id) is not None
+    return {"id": job.ref, "state": state.value, "committed": committed, "encoding": enc, "data_b64": b64(data),
+            "error": err}
 
 
 @router.get("/{ref}/results", summary="Every element of an array in index order, with its result")
