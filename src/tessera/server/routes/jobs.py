@@ -24,6 +24,7 @@ from tessera.submit import submit as submit_specs
 
 router = APIRouter(prefix=f"{API}/jobs", tags=["jobs"])
 MAX_LOG_CHUNK = 1 << 20
+MAX_ID = 2**62  # ids and offsets above this cannot exist (and would overflow the database's integers)
 
 
 class JobIn(BaseModel):
@@ -145,10 +146,11 @@ def list_jobs(
     state: Annotated[list[JobState] | None, Query()] = None,
     queue: str | None = None,
     name: str | None = None,
-    id: Annotated[list[int] | None, Query(description="only these job ids")] = None,  # noqa: A002
-    array_id: int | None = None,
+    id: Annotated[list[Annotated[int, Field(ge=0, le=MAX_ID)]] | None,  # noqa: A002
+                  Query(description="only these job ids", max_length=1000)] = None,
+    array_id: Annotated[int | None, Query(ge=0, le=MAX_ID)] = None,
     elements: bool = False,
-    before: Annotated[int | None, Query(ge=0)] = None,
+    before: Annotated[int | None, Query(ge=0, le=MAX_ID)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
 ) -> dict[str, Any]:
     jobs, nxt = queries.page(_ctx(request).store, p.project, state, queue, name, id, array_id, elements, before, limit)
@@ -224,8 +226,8 @@ def logs(
     ref: str,
     p: Principal = Depends(authenticate),
     stream: Annotated[str, Query(pattern="^(stdout|stderr)$")] = "stdout",
-    attempt: Annotated[int | None, Query(ge=1)] = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    attempt: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_LOG_CHUNK)] = MAX_LOG_CHUNK,
 ) -> dict[str, Any]:
     ctx = _ctx(request)
