@@ -50,7 +50,7 @@ def webhook_list(request: Request, p: Principal = role(Role.ADMIN)) -> dict[str,
 def webhook_create(request: Request, body: WebhookIn, p: Principal = role(Role.ADMIN)) -> dict[str, Any]:
     ctx = _ctx(request)
     hook, secret = webhooks.create(ctx.store, p.project, body.url, body.states)
-    audit.record(ctx.store, p.actor, "webhook.create", p.project, str(hook["id"]), {"url": body.url,
+    ctx.audit.record(p.actor, "webhook.create", p.project, str(hook["id"]), {"url": body.url,
                                                                                       "states": hook["states"]})
     return {**hook, "secret": secret}
 
@@ -60,5 +60,5 @@ def webhook_delete(request: Request, hook_id: Annotated[int, Path(ge=0, le=2**62
                    p: Principal = role(Role.ADMIN)) -> dict[str, Any]:
     ctx = _ctx(request)
     webhooks.delete(ctx.store, p.project, hook_id)
-    audit.record(ctx.store, p.actor, "webhook.delete", p.project, str(hook_id))
+    ctx.audit.record(p.actor, "webhook.delete", p.project, str(hook_id))
     return {"deleted": hook_id}

@@ -12,9 +12,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tessera.errors import NotFoundError, SpecError
 from tessera.jobfile import to_spec
+from tessera.models.job import parse_ref
 from tessera.models.spec import JobSpec
 from tessera.models.states import TERMINAL, JobState
-from tessera.server import audit, queries
+from tessera.server import queries
 from tessera.server.app import API, authenticate, role
 from tessera.server.context import Context
 from tessera.server.security import Principal, Refused
@@ -98,17 +99,23 @@ def _spec(item: JobIn, p: Principal, label: str) -> tuple[JobSpec, tuple[bytes, 
 
 
 def _check_dependencies(ctx: Context, p: Principal, specs: list[JobSpec]) -> None:
+    """Dependencies on jobs outside the batch must name jobs of the caller's project (an element
+    ``12_3`` belongs to its array 12); any other is refused as if it did not exist."""
     names = {s.name for s in specs if s.name}
+    refs: dict[str, int] = {}
     for spec in specs:
         for dep in spec.dependencies:
             for ref in dep.on:
-                if ref in names:
-                    continue
-                try:
-                    queries.visible(ctx.store, p.project, ref)
-                except NotFoundError:
-                    raise SpecError(f"dependency on {ref!r}, which does not exist",
-                                    "depend on a job id GET /api/v1/jobs lists, or a job of the same batch") from None
+                if ref not in names:
+                    try:
+                        refs[ref] = parse_ref(ref)[0]
+                    except NotFoundError:
+                        refs[ref] = -1
+    owners = queries.projects_of(ctx.store, [i for i in refs.values() if i >= 0])
+    for ref, job_id in refs.items():
+        if owners.get(job_id) != p.project:
+            raise SpecError(f"dependency on {ref!r}, which does not exist",
+                            "depend on a job id GET /api/v1/jobs lists, or a job of the same batch")
 
 
 def submit(ctx: Context, p: Principal, items: list[JobIn]) -> Submitted:
@@ -121,7 +128,7 @@ def submit(ctx: Context, p: Principal, items: list[JobIn]) -> Submitted:
     _check_dependencies(ctx, p, specs)
     ids = submit_specs(ctx.store, specs, ctx.total, element_payloads=payloads or None)
     ctx.poke(any(s.dependencies for s in specs))
-    audit.record(ctx.store, p.actor, "job.submit", p.project, ",".join(map(str, ids)),
+    ctx.audit.record(p.actor, "job.submit", p.project, ",".join(map(str, ids)),
                  {"jobs": [{"name": s.name, "kind": s.kind, "queue": s.queue,
                             "array": s.array.size if s.array else None} for s in specs]})
     states = ["pending" if s.dependencies else "runnable" for s in specs]
@@ -163,7 +170,7 @@ def cancel_many(request: Request, body: CancelIn, p: Principal = role(Role.SUBMI
     jobs = [queries.visible(ctx.store, p.project, r) for r in body.ids]
     n = ctx.store.request_cancel([j.id for j in jobs])
     ctx.poke(False)
-    audit.record(ctx.store, p.actor, "job.cancel", p.project, ",".join(j.ref for j in jobs), {"requested": n})
+    ctx.audit.record(p.actor, "job.cancel", p.project, ",".join(j.ref for j in jobs), {"requested": n})
     return {"cancelled": n}
 
 
