@@ -86,11 +86,14 @@ class GroupWriter:
 
     def record(self, actor: str, action: str, project: str | None = None, target: str | None = None,
                detail: dict[str, Any] | None = None) -> None:
-        item = _Pending((actor, action, project, target, detail))
+        self.record_many([(actor, action, project, target, detail)])
+
+    def record_many(self, entries: list[tuple[str, str, str | None, str | None, dict[str, Any] | None]]) -> None:
+        items = [_Pending(e) for e in entries]
         with self._queue_lock:
-            self._queue.append(item)
+            self._queue.extend(items)
         with self._commit_lock:
-            if not item.done:
+            if not all(i.done for i in items):
                 with self._queue_lock:
                     batch, self._queue = self._queue, []
                 try:
@@ -102,8 +105,9 @@ class GroupWriter:
                         p.error = e
                 for p in batch:
                     p.done = True
-        if item.error is not None:
-            raise item.error
+        for i in items:
+            if i.error is not None:
+                raise i.error
 
 
 @dataclass

@@ -21,7 +21,6 @@ from tessera.server.context import Context
 from tessera.server.security import Principal, Refused
 from tessera.server.tokens import Role
 from tessera.server.wire import attempt_json, b64, event_json, job_json, unb64
-from tessera.submit import submit as submit_specs
 
 router = APIRouter(prefix=f"{API}/jobs", tags=["jobs"])
 MAX_LOG_CHUNK = 1 << 20
@@ -126,11 +125,7 @@ def submit(ctx: Context, p: Principal, items: list[JobIn]) -> Submitted:
         if elements is not None:
             payloads[i] = elements
     _check_dependencies(ctx, p, specs)
-    ids = submit_specs(ctx.store, specs, ctx.total, element_payloads=payloads or None)
-    ctx.poke(any(s.dependencies for s in specs))
-    ctx.audit.record(p.actor, "job.submit", p.project, ",".join(map(str, ids)),
-                 {"jobs": [{"name": s.name, "kind": s.kind, "queue": s.queue,
-                            "array": s.array.size if s.array else None} for s in specs]})
+    ids = ctx.intake.submit(p.actor, p.project, specs, payloads)
     states = ["pending" if s.dependencies else "runnable" for s in specs]
     return Submitted(ids=[str(i) for i in ids], states=states)
 
