@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test lint bench chaos clean postgres
+.PHONY: setup run test lint bench chaos clean postgres web
 
 setup: $(STAMP)
 
@@ -45,6 +45,11 @@ bench: setup
 	$(BIN)/pip install -q -e '.[bench]'
 	$(BIN)/python benchmarks/scheduler.py
 	$(BIN)/python benchmarks/kernels.py
+
+# The dashboard and workflow editor (web/, React + Vite): rebuilds the assets committed under
+# src/tessera/server/static, so installing tessera never needs Node.
+web:
+	cd web && npm ci --no-audit --no-fund && npm run build
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info
