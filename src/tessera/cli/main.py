@@ -36,6 +36,15 @@ def _mount_bench() -> None:
 
 
 _mount_bench()
+
+
+def _mount_server() -> None:
+    from tessera.cli.server import install
+
+    install(app)
+
+
+_mount_server()
 _state: dict[str, Any] = {"debug": False}
 
 
