@@ -13,6 +13,6 @@ export default defineConfig({
   },
   server: {
     // `npm run dev` against a running `tessera server` on the default port.
-    proxy: { "/api": "http://127.0.0.1:8765" },
+    proxy: { "/api": "http://127.0.0.1:8470" },
   },
 });

@@ -18,8 +18,11 @@ export class ApiError extends Error {
 
 /** The route exists on no server version we talk to (404 without a JSON error, 405, 501). */
 export class Missing extends Error {
-  constructor(readonly path: string) {
-    super(`the server offers no ${path}`);
+  constructor(
+    readonly path: string,
+    readonly said?: string,
+  ) {
+    super(said ?? `the server offers no ${path}`);
   }
 }
 
@@ -38,17 +41,14 @@ export function setUnauthorizedHandler(fn: () => void): void {
   onUnauthorized = fn;
 }
 
-async function request(method: string, path: string, body?: unknown, raw?: string): Promise<Response> {
+async function request(method: string, path: string, body?: unknown): Promise<Response> {
   const headers: Record<string, string> = { Accept: "application/json" };
   if (method !== "GET" && method !== "HEAD") {
     const t = csrfToken();
     if (t) headers["X-CSRF-Token"] = t;
   }
   let payload: BodyInit | undefined;
-  if (raw !== undefined) {
-    headers["Content-Type"] = "application/yaml";
-    payload = raw;
-  } else if (body !== undefined) {
+  if (body !== undefined) {
     headers["Content-Type"] = "application/json";
     payload = JSON.stringify(body);
   }
@@ -65,12 +65,13 @@ async function decode<T>(res: Response, path: string): Promise<T> {
   }
   if (res.ok) return data as T;
   if (res.status === 401) onUnauthorized();
-  const err = (data ?? {}) as { error?: string; what?: string; detail?: unknown; message?: string; fix?: string };
-  const isJsonError =
-    data !== null && (err.error !== undefined || err.what !== undefined || err.message !== undefined || (typeof err.detail === "string" && err.detail !== "Not Found"));
-  if ((res.status === 404 && !isJsonError) || res.status === 405 || res.status === 501) throw new Missing(path);
-  const message =
-    err.what ?? err.message ?? err.error ?? (typeof err.detail === "string" ? err.detail : JSON.stringify(err.detail ?? text)) ?? res.statusText;
+  const err = (data ?? {}) as { error?: string; detail?: unknown; message?: string; fix?: string };
+  const said = err.error ?? err.message ?? (typeof err.detail === "string" ? err.detail : undefined);
+  // A route this server lacks: FastAPI's bare 404, the server's "no route", or a part of tessera
+  // absent from this build ("... is not part of this tessera build").
+  if (res.status === 405 || res.status === 501 || (res.status === 404 && (said === undefined || said === "Not Found" || /^no route |not part of this tessera build/.test(said))))
+    throw new Missing(path, said && said !== "Not Found" ? said : undefined);
+  const message = said ?? (err.detail !== undefined ? JSON.stringify(err.detail) : text || res.statusText);
   throw new ApiError(res.status, message, err.fix);
 }
 
@@ -80,20 +81,6 @@ export async function get<T>(path: string): Promise<T> {
 
 export async function send<T>(method: "POST" | "PUT" | "PATCH" | "DELETE", path: string, body?: unknown): Promise<T> {
   return decode<T>(await request(method, path, body), path);
-}
-
-export async function sendYaml<T>(path: string, yaml: string): Promise<T> {
-  return decode<T>(await request("POST", path, undefined, yaml), path);
-}
-
-/** Plain text (logs). */
-export async function getText(path: string): Promise<{ text: string; status: number }> {
-  const res = await request("GET", path);
-  if (res.status === 401) onUnauthorized();
-  if (res.status === 404 || res.status === 405 || res.status === 501) throw new Missing(path);
-  const text = await res.text();
-  if (!res.ok) throw new ApiError(res.status, text || res.statusText);
-  return { text, status: res.status };
 }
 
 // ------------------------------------------------------------------------------ session

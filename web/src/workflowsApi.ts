@@ -1,5 +1,5 @@
 // The workflow routes the editor and the workflows view use.
-import { get, items, send } from "./api";
+import { ApiError, get, items, send } from "./api";
 import type { ComponentInfo } from "./editor/model";
 
 export interface StepRun {
@@ -20,7 +20,7 @@ export interface WorkflowRun {
 }
 
 export async function listComponents(): Promise<ComponentInfo[]> {
-  return items<ComponentInfo>(await get<unknown>("/components"), "components");
+  return items<ComponentInfo>(await get<unknown>("/components"));
 }
 
 export interface Validation {
@@ -28,11 +28,15 @@ export interface Validation {
   errors: string[];
 }
 
-/** Ask the server whether the YAML is a valid workflow (wiring, types, parameters). */
+/** Ask the server whether the YAML is a valid workflow (wiring, port types, parameters, cycles). */
 export async function validate(yaml: string): Promise<Validation> {
-  const r = await send<{ ok?: boolean; valid?: boolean; errors?: string[]; error?: string; what?: string; fix?: string }>("POST", "/workflows/validate", { yaml });
-  const ok = r.ok ?? r.valid ?? !(r.errors && r.errors.length);
-  return { ok, errors: r.errors ?? (r.what || r.error ? [[r.what ?? r.error, r.fix ? `To fix: ${r.fix}` : ""].join(" ")] : []) };
+  try {
+    await send<unknown>("POST", "/workflows/validate", { yaml });
+    return { ok: true, errors: [] };
+  } catch (e) {
+    if (e instanceof ApiError && (e.status === 400 || e.status === 422)) return { ok: false, errors: [e.message + (e.fix ? ` To fix: ${e.fix}` : "")] };
+    throw e;
+  }
 }
 
 export async function submit(yaml: string): Promise<WorkflowRun> {

@@ -110,7 +110,7 @@ def status_of(e: TesseraError) -> int:
 
 def create_app(ctx: Context) -> FastAPI:
     """The FastAPI application over ``ctx``."""
-    from tessera.server.routes import admin, jobs, monitoring, platform
+    from tessera.server.routes import admin, jobs, monitoring, platform, workflows
     from tessera.server.routes import session as session_routes
 
     app = FastAPI(title="tessera", version=__version__, docs_url=f"{API}/docs", redoc_url=None,
@@ -138,7 +138,7 @@ def create_app(ctx: Context) -> FastAPI:
     def health() -> dict[str, Any]:
         return {"ok": True, "version": __version__}
 
-    for module in (jobs, platform, admin, monitoring, session_routes):
+    for module in (jobs, platform, admin, monitoring, session_routes, workflows):
         app.include_router(module.router, dependencies=[Depends(authenticate)])
 
     @app.get("/{path:path}", include_in_schema=False)

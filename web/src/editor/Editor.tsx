@@ -19,9 +19,9 @@ import { ApiError, Missing } from "../api";
 import { getRun, listComponents, submit, validate, type WorkflowRun } from "../workflowsApi";
 import { ComponentsContext } from "./context";
 import { Inspector } from "./Inspector";
-import { fromYaml, newStep, problems, toYaml, type ComponentInfo, type StepData, type StepNode as StepNodeT, type WorkflowMeta } from "./model";
+import { fromYaml, mappedSteps, newStep, problems, toYaml, type ComponentInfo, type StepData, type StepNode as StepNodeT, type WorkflowMeta } from "./model";
 import { DRAG_TYPE, Palette } from "./Palette";
-import { connects } from "./ports";
+import { isList, wireKind } from "./ports";
 import { StepNode } from "./StepNode";
 
 const nodeTypes = { step: StepNode };
@@ -80,9 +80,18 @@ function Canvas({ components }: { components: ComponentInfo[] }) {
       const out = byName.get(src.data.component)?.outputs.find((p) => p.name === c.sourceHandle);
       const inp = byName.get(dst.data.component)?.inputs.find((p) => p.name === c.targetHandle);
       if (!out || !inp) return "unknown port";
-      if (connects(out.type, inp.type, src.data.map !== null) === null)
-        return `${src.data.name}.${out.name} is ${out.type}${src.data.map ? " (mapped)" : ""}; ${dst.data.name}.${inp.name} takes ${inp.type}`;
-      if (!inp.type.startsWith("list[") && edges.some((e) => e.target === dst.id && e.targetHandle === inp.name)) return `${dst.data.name}.${inp.name} is already connected`;
+      const mapped = mappedSteps(nodes, edges, byName);
+      const existing = edges.filter((e) => e.target === dst.id && e.targetHandle === inp.name);
+      if (!isList(inp.type) && existing.length) return `${dst.data.name}.${inp.name} is already connected`;
+      if (existing.some((e) => e.source === src.id && e.sourceHandle === out.name)) return "that wire exists";
+      const wires = existing.length + 1;
+      const kinds = [...existing.map((e) => {
+        const n = nodes.find((x) => x.id === e.source);
+        const o = n && byName.get(n.data.component)?.outputs.find((p) => p.name === e.sourceHandle);
+        return o ? wireKind(o.type, inp.type, mapped.has(e.source), wires) : null;
+      }), wireKind(out.type, inp.type, mapped.has(src.id), wires)];
+      if (kinds[kinds.length - 1] === null || kinds.some((k) => k === null))
+        return `${src.data.name}.${out.name} gives ${out.type}${mapped.has(src.id) ? " from each element of a mapped step" : ""}, but ${dst.data.name}.${inp.name} takes ${inp.type}`;
       // a wire that would close a cycle
       const reach = new Set([dst.id]);
       let grew = true;

@@ -2,6 +2,7 @@
 // (the format `tessera run` reads; see tessera.workflows.spec).
 import type { Edge, Node } from "@xyflow/react";
 import YAML from "yaml";
+import { connects, isList } from "./ports";
 
 export interface PortInfo {
   name: string;
@@ -127,6 +128,30 @@ export function toYaml(meta: WorkflowMeta, nodes: StepNode[], edges: Edge[], com
   return YAML.stringify(toDoc(meta, nodes, edges, components), { lineWidth: 0 });
 }
 
+/**
+ * Steps that run as arrays: those with their own `map`, and those fed element by element ("each")
+ * by a mapped step, as tessera.workflows.plan decides.
+ */
+export function mappedSteps(nodes: StepNode[], edges: Edge[], components: Map<string, ComponentInfo>): Set<string> {
+  const out = new Set(nodes.filter((n) => n.data.map !== null).map((n) => n.id));
+  const byId = new Map(nodes.map((n) => [n.id, n]));
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const e of edges) {
+      if (out.has(e.target) || !out.has(e.source)) continue;
+      const src = byId.get(e.source);
+      const dst = byId.get(e.target);
+      const o = src && components.get(src.data.component)?.outputs.find((p) => p.name === e.sourceHandle);
+      const i = dst && components.get(dst.data.component)?.inputs.find((p) => p.name === e.targetHandle);
+      if (o && i && connects(o.type, i.type, true) === "each") {
+        out.add(e.target);
+        grew = true;
+      }
+    }
+  }
+  return out;
+}
+
 /** Problems the editor can see before asking the server (the server's `validate` is the judge). */
 export function problems(meta: WorkflowMeta, nodes: StepNode[], edges: Edge[], components: Map<string, ComponentInfo>): string[] {
   const out: string[] = [];
@@ -143,8 +168,13 @@ export function problems(meta: WorkflowMeta, nodes: StepNode[], edges: Edge[], c
       out.push(`step ${d.name}: component ${d.component} is not in the registry`);
       continue;
     }
-    for (const p of comp.inputs)
-      if (!p.optional && !edges.some((e) => e.target === n.id && e.targetHandle === p.name)) out.push(`step ${d.name}: input ${p.name} (${p.type}) is not connected`);
+    const mapped = mappedSteps(nodes, edges, components);
+    for (const p of comp.inputs) {
+      const wires = edges.filter((e) => e.target === n.id && e.targetHandle === p.name);
+      if (!p.optional && wires.length === 0) out.push(`step ${d.name}: input ${p.name} (${p.type}) is not connected`);
+      if (isList(p.type) && wires.length === 1 && !mapped.has(wires[0].source))
+        out.push(`step ${d.name}: input ${p.name} is ${p.type}: wire a mapped step, or two or more steps`);
+    }
   }
   return out;
 }

@@ -21,3 +21,17 @@ export function connects(output: string, input: string, mappedSource: boolean): 
   }
   return output === input ? "whole" : null;
 }
+
+export type WireKind = "whole" | "each" | "gather" | "one";
+
+/**
+ * How one wire feeds an input that has `wires` wires in all (tessera.workflows.plan's rule): a
+ * list input also takes several unmapped outputs of its element type ("one" each). Null: refused.
+ */
+export function wireKind(output: string, input: string, mappedSource: boolean, wires: number): WireKind | null {
+  let how: WireKind | null = connects(output, input, mappedSource);
+  if (how === null && isList(input) && !mappedSource && output === elementType(input)) how = "one";
+  if (how === null) return null;
+  if (wires > 1 && how !== "one" && how !== "gather") return null;
+  return how;
+}

@@ -18,7 +18,7 @@ export function Shown<T>({ res, what, children }: { res: Resource<T>; what: stri
     case "missing":
       return (
         <Empty title={`No ${what} yet`}>
-          This server does not offer <code>{`/api${res.path}`}</code>, so there is nothing to show here.
+          {res.said ? `${res.said}.` : <>This server does not offer <code>{`/api/v1${res.path.split("?")[0]}`}</code>.</>} There is nothing to show here.
         </Empty>
       );
     case "error":

@@ -6,7 +6,7 @@ import { get, Missing } from "../api";
 export type Resource<T> =
   | { status: "loading" }
   | { status: "ok"; data: T }
-  | { status: "missing"; path: string }
+  | { status: "missing"; path: string; said?: string }
   | { status: "error"; message: string };
 
 export function useResource<T>(path: string | null, refreshMs = 0): [Resource<T>, () => void] {
@@ -30,7 +30,7 @@ export function useResource<T>(path: string | null, refreshMs = 0): [Resource<T>
       } catch (e) {
         if (stop) return;
         if (e instanceof Missing) {
-          setState({ status: "missing", path: e.path });
+          setState({ status: "missing", path: e.path, said: e.said });
           return; // a missing route stays missing: stop polling it
         }
         setState({ status: "error", message: e instanceof Error ? e.message : String(e) });

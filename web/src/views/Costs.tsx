@@ -1,87 +1,99 @@
-// Costs by project and by queue over time, from the cost ledger.
+// Costs by project and by queue over time, from the cost ledger (GET /costs).
 import { useState } from "react";
-import { items } from "../api";
 import { Chart } from "../ui/Chart";
-import { epoch, usd } from "../ui/format";
+import { duration, usd } from "../ui/format";
 import { Empty, Shown } from "../ui/Shown";
 import { useResource } from "../ui/useResource";
 
-interface Row {
-  bucket?: string | number;
-  at?: string | number;
-  day?: string;
-  period?: string | number;
-  project?: string;
-  queue?: string;
-  cost_usd: number;
-  [k: string]: unknown;
+type By = "project" | "queue";
+
+interface CostsAnswer {
+  group_by: By;
+  groups: ({ usd: number; waste_usd: number; attempts: number; seconds: number } & Record<string, unknown>)[];
+  series: ({ t: number; usd: number } & Record<string, unknown>)[];
+  unpriced_attempts: number;
 }
 
-/** Rows of (time bucket, group, cost) as one series per group on a shared time axis. */
-export function costSeries(rows: Row[], by: "project" | "queue") {
-  const t = (r: Row) => epoch(r.bucket ?? r.at ?? r.day ?? r.period ?? null);
-  const times = [...new Set(rows.map(t).filter((x): x is number => x !== null))].sort((a, b) => a - b);
-  const groups = [...new Set(rows.map((r) => String(r[by] ?? "(none)")))].sort();
+const BUCKETS: [string, number][] = [
+  ["minute", 60],
+  ["hour", 3600],
+  ["day", 86400],
+];
+
+/** The ledger's (bucket start, group, dollars) rows as one series per group on a shared time axis. */
+export function costSeries(rows: CostsAnswer["series"], by: By) {
+  const times = [...new Set(rows.map((r) => r.t))].sort((a, b) => a - b);
+  const groups = [...new Set(rows.map((r) => String(r[by])))].sort();
   const index = new Map(times.map((x, i) => [x, i]));
   const series = groups.map((g) => {
     const values: (number | null)[] = times.map(() => 0);
-    for (const r of rows) if (String(r[by] ?? "(none)") === g) {
-      const i = index.get(t(r) ?? NaN);
-      if (i !== undefined) values[i] = (values[i] ?? 0) + r.cost_usd;
-    }
+    for (const r of rows) if (String(r[by]) === g) values[index.get(r.t)!] = (values[index.get(r.t)!] ?? 0) + r.usd;
     return { label: g, values };
   });
-  const totals = groups.map((g, i) => [g, series[i].values.reduce<number>((a, b) => a + (b ?? 0), 0)] as const);
-  return { times, series, totals };
+  return { times, series };
 }
 
 export function Costs() {
-  const [by, setBy] = useState<"project" | "queue">("project");
-  const [bucket, setBucket] = useState<"hour" | "day">("day");
-  const [res] = useResource<unknown>(`/costs?group_by=${by}&bucket=${bucket}`, 10000);
+  const [by, setBy] = useState<By>("project");
+  const [bucket, setBucket] = useState(3600);
+  const [res] = useResource<CostsAnswer>(`/costs?group_by=${by}&bucket_s=${bucket}`, 10000);
   return (
     <section>
       <h2>Costs</h2>
       <div className="filters">
         <label>
           by
-          <select aria-label="group by" value={by} onChange={(e) => setBy(e.target.value as "project" | "queue")}>
+          <select aria-label="group by" value={by} onChange={(e) => setBy(e.target.value as By)}>
             <option value="project">project</option>
             <option value="queue">queue</option>
           </select>
         </label>
         <label>
           per
-          <select aria-label="bucket" value={bucket} onChange={(e) => setBucket(e.target.value as "hour" | "day")}>
-            <option value="hour">hour</option>
-            <option value="day">day</option>
+          <select aria-label="bucket" value={bucket} onChange={(e) => setBucket(Number(e.target.value))}>
+            {BUCKETS.map(([label, s]) => (
+              <option key={s} value={s}>
+                {label}
+              </option>
+            ))}
           </select>
         </label>
       </div>
       <Shown res={res} what="costs">
         {(data) => {
-          const rows = items<Row>(data, "rows").length ? items<Row>(data, "rows") : items<Row>(data, "items");
-          if (rows.length === 0) return <Empty title="No costs recorded">The ledger has no charges yet: costs are recorded when attempts end.</Empty>;
-          const { times, series, totals } = costSeries(rows, by);
+          if (data.groups.length === 0)
+            return <Empty title="No costs recorded">The ledger prices attempts as they run; none has run in this project yet.</Empty>;
+          const { times, series } = costSeries(data.series, by);
           return (
             <>
-              <Chart x={times} series={series} title={`Cost per ${bucket} by ${by} (USD)`} />
+              {times.length > 1 ? (
+                <Chart x={times} series={series} title={`Cost per ${BUCKETS.find(([, s]) => s === bucket)?.[0]} by ${by} (USD)`} />
+              ) : (
+                <div className="muted">All charges fall in one {BUCKETS.find(([, s]) => s === bucket)?.[0]}: pick a shorter period to see them over time.</div>
+              )}
               <table data-testid="costs">
                 <thead>
                   <tr>
                     <th>{by}</th>
-                    <th>total</th>
+                    <th className="num">cost</th>
+                    <th className="num">of which wasted</th>
+                    <th className="num">attempts</th>
+                    <th className="num">time</th>
                   </tr>
                 </thead>
                 <tbody>
-                  {totals.map(([g, v]) => (
-                    <tr key={g}>
-                      <td>{g}</td>
-                      <td className="num">{usd(v)}</td>
+                  {data.groups.map((g) => (
+                    <tr key={String(g[by])}>
+                      <td>{String(g[by])}</td>
+                      <td className="num">{usd(g.usd)}</td>
+                      <td className="num">{usd(g.waste_usd)}</td>
+                      <td className="num">{g.attempts}</td>
+                      <td className="num">{duration(g.seconds)}</td>
                     </tr>
                   ))}
                 </tbody>
               </table>
+              {data.unpriced_attempts ? <div className="muted">{data.unpriced_attempts} attempts have no price (no rate for their device).</div> : null}
             </>
           );
         }}

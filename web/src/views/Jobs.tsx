@@ -1,4 +1,5 @@
-// The jobs table: state, reason, device, runtime and cost, filtered by state, queue, project or name.
+// The jobs table: state, reason, device, runtime and cost, filtered by state, queue or name (the
+// project is the signed-in token's).
 import { useState } from "react";
 import { items } from "../api";
 import { duration, usd, when } from "../ui/format";
@@ -6,28 +7,28 @@ import { go, useHashQuery } from "../ui/router";
 import { Shown } from "../ui/Shown";
 import { State } from "../ui/State";
 import { useResource } from "../ui/useResource";
-import { device, jobRuntime, type Job } from "./jobs";
+import { device, jobRuntime, useJobCosts, type Job } from "./jobs";
 
 const STATES = ["", "pending", "runnable", "starting", "running", "succeeded", "failed", "cancelled", "timed_out", "preempted"];
 const PAGE = 50;
 
 interface Page {
-  items?: Job[];
-  jobs?: Job[];
-  next_cursor?: string | number | null;
-  next?: string | number | null;
-  total?: number;
+  items: Job[];
+  next: number | null;
 }
 
 export function Jobs() {
   const q = useHashQuery();
   const [cursor, setCursor] = useState<string | null>(null);
-  const filters = { state: q.get("state") ?? "", queue: q.get("queue") ?? "", project: q.get("project") ?? "", name: q.get("name") ?? "" };
+  const filters = { state: q.get("state") ?? "", queue: q.get("queue") ?? "", name: q.get("name") ?? "" };
   const params = new URLSearchParams();
   for (const [k, v] of Object.entries(filters)) if (v) params.set(k, v);
+  const arrayId = q.get("array_id");
+  if (arrayId) params.set("array_id", arrayId);
   params.set("limit", String(PAGE));
-  if (cursor) params.set("cursor", cursor);
-  const [page] = useResource<Page | Job[]>(`/jobs?${params}`, 2000);
+  if (cursor) params.set("before", cursor);
+  const [page] = useResource<Page>(`/jobs?${params}`, 2000);
+  const costs = useJobCosts();
 
   const setFilter = (key: string, value: string) => {
     const next = new URLSearchParams(q);
@@ -39,7 +40,7 @@ export function Jobs() {
 
   return (
     <section>
-      <h2>Jobs</h2>
+      <h2>Jobs{arrayId ? ` of array ${arrayId}` : ""}</h2>
       <form className="filters" onSubmit={(e) => e.preventDefault()}>
         <label>
           state
@@ -51,7 +52,7 @@ export function Jobs() {
             ))}
           </select>
         </label>
-        {(["queue", "project", "name"] as const).map((k) => (
+        {(["queue", "name"] as const).map((k) => (
           <label key={k}>
             {k}
             <input aria-label={k} defaultValue={filters[k]} onBlur={(e) => setFilter(k, e.target.value.trim())} onKeyDown={(e) => e.key === "Enter" && setFilter(k, (e.target as HTMLInputElement).value.trim())} />
@@ -60,8 +61,8 @@ export function Jobs() {
       </form>
       <Shown res={page} what="jobs">
         {(data) => {
-          const jobs = Array.isArray(data) ? data : items<Job>(data, data.items ? "items" : "jobs");
-          const next = Array.isArray(data) ? null : (data.next_cursor ?? data.next ?? null);
+          const jobs = items<Job>(data);
+          const next = data.next;
           if (jobs.length === 0) return <div className="muted">No jobs match.</div>;
           return (
             <>
@@ -73,7 +74,6 @@ export function Jobs() {
                     <th>state</th>
                     <th>reason</th>
                     <th>queue</th>
-                    <th>project</th>
                     <th>device</th>
                     <th>submitted</th>
                     <th>runtime</th>
@@ -90,20 +90,19 @@ export function Jobs() {
                       <td>
                         <State state={j.state} />
                       </td>
-                      <td>{j.reason ?? ""}</td>
+                      <td title={j.reason_detail ?? ""}>{j.reason ?? ""}</td>
                       <td>{j.queue ?? ""}</td>
-                      <td>{j.project ?? ""}</td>
                       <td>{device(j)}</td>
                       <td>{when(j.submitted_at)}</td>
                       <td className="num">{duration(jobRuntime(j))}</td>
-                      <td className="num">{usd(j.cost_usd)}</td>
+                      <td className="num">{costs ? usd(costs.get(j.id) ?? 0) : "–"}</td>
                     </tr>
                   ))}
                 </tbody>
               </table>
               <div className="pager">
                 {cursor ? <button onClick={() => setCursor(null)}>First page</button> : null}
-                {next !== null && jobs.length >= PAGE ? <button onClick={() => setCursor(String(next))}>Next page</button> : null}
+                {next !== null ? <button onClick={() => setCursor(String(next))}>Next page</button> : null}
               </div>
             </>
           );

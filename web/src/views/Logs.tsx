@@ -1,51 +1,62 @@
-// Live logs of a job: stdout or stderr, re-read while the job runs.
+// Live logs of a job: its latest attempt's stdout or stderr, tailed by byte offset while it runs
+// (GET /jobs/{ref}/logs answers {data, offset, size, done, attempt}).
 import { useEffect, useRef, useState } from "react";
-import { getText, Missing } from "../api";
+import { get, Missing } from "../api";
 
-function asText(body: string): string {
-  // The server may answer plain text or JSON ({text} / {data} / {lines}).
-  const t = body.trimStart();
-  if (!t.startsWith("{")) return body;
-  try {
-    const d = JSON.parse(t) as { text?: string; data?: string; lines?: string[]; content?: string };
-    return d.text ?? d.data ?? d.content ?? (d.lines ? d.lines.join("\n") : body);
-  } catch {
-    return body;
-  }
+interface Chunk {
+  attempt: number | null;
+  data: string;
+  offset: number;
+  size: number;
+  done: boolean;
 }
 
-export function Logs({ jobId, live }: { jobId: string; live: boolean }) {
+export function Logs({ jobId }: { jobId: string }) {
   const [stream, setStream] = useState<"stdout" | "stderr">("stdout");
   const [text, setText] = useState<string | null>(null);
-  const [missing, setMissing] = useState<string | null>(null);
-  const [error, setError] = useState<string | null>(null);
+  const [live, setLive] = useState(false);
+  const [problem, setProblem] = useState<string | null>(null);
   const pre = useRef<HTMLPreElement>(null);
   useEffect(() => {
     let stop = false;
     let timer: number | undefined;
+    let offset = 0;
+    let attempt: number | null = null;
+    let acc = "";
     setText(null);
+    setProblem(null);
     const load = async () => {
       try {
-        const res = await getText(`/jobs/${jobId}/logs?stream=${stream}`);
+        const c = await get<Chunk>(`/jobs/${jobId}/logs?stream=${stream}&offset=${offset}`);
         if (stop) return;
-        setText(asText(res.text));
-        setError(null);
+        if (c.attempt !== attempt) {
+          // a new attempt started: its output replaces the previous one's
+          attempt = c.attempt;
+          acc = "";
+          if (offset !== 0) {
+            offset = 0;
+            timer = window.setTimeout(load, 0);
+            return;
+          }
+        }
+        acc += c.data;
+        offset = c.offset;
+        setText(acc);
+        setLive(!c.done);
+        if (c.done) return;
       } catch (e) {
         if (stop) return;
-        if (e instanceof Missing) {
-          setMissing(e.path);
-          return;
-        }
-        setError(e instanceof Error ? e.message : String(e));
+        setProblem(e instanceof Missing ? `This server offers no logs route (${e.message}).` : `Could not read the logs: ${e instanceof Error ? e.message : String(e)}`);
+        if (e instanceof Missing) return;
       }
-      if (!stop && live) timer = window.setTimeout(load, 1000);
+      if (!stop) timer = window.setTimeout(load, 1000);
     };
     load();
     return () => {
       stop = true;
       if (timer !== undefined) window.clearTimeout(timer);
     };
-  }, [jobId, stream, live]);
+  }, [jobId, stream]);
   useEffect(() => {
     if (pre.current) pre.current.scrollTop = pre.current.scrollHeight;
   }, [text]);
@@ -59,17 +70,10 @@ export function Logs({ jobId, live }: { jobId: string; live: boolean }) {
         ))}
         {live ? <span className="live">live</span> : null}
       </div>
-      {missing ? (
-        <div className="empty">
-          This server does not offer <code>/api/v1{missing}</code>: no logs to show.
-        </div>
-      ) : error ? (
-        <div className="error">Could not read the logs: {error}</div>
-      ) : (
-        <pre ref={pre} data-testid={`log-${stream}`}>
-          {text === null ? "…" : text === "" ? `(${stream} is empty)` : text}
-        </pre>
-      )}
+      {problem ? <div className="error">{problem}</div> : null}
+      <pre ref={pre} data-testid={`log-${stream}`}>
+        {text === null ? "…" : text === "" ? `(${stream} is empty)` : text}
+      </pre>
     </div>
   );
 }

@@ -1,107 +1,111 @@
-// Queues and capacity: each queue's jobs by state, and what this machine (or cluster) has free.
+// Queues and capacity: each queue's jobs by state, and each executor's free and total capacity.
 import { items } from "../api";
-import { Shown } from "../ui/Shown";
+import { Empty, Shown } from "../ui/Shown";
 import { useResource } from "../ui/useResource";
+
+interface Cap {
+  cpus: number;
+  memory_mb: number;
+  gpus: number;
+  gpu_ids?: number[];
+}
+
+interface Executor {
+  name: string;
+  features?: string[];
+  total: Cap;
+  free: Cap;
+  running: number;
+}
 
 interface Queue {
   name: string;
-  priority?: number;
-  counts?: Record<string, number>;
-  [k: string]: unknown;
+  priority: number;
+  counts: Record<string, number>;
 }
 
-interface Capacity {
-  cpus?: number;
-  memory_mb?: number;
-  gpus?: number | unknown[];
-  free?: { cpus?: number; memory_mb?: number; gpus?: number };
-  used?: { cpus?: number; memory_mb?: number; gpus?: number };
-  [k: string]: unknown;
+interface QueuesAnswer {
+  items: Queue[];
+  capacity: Executor[] | null;
 }
 
-const STATES = ["pending", "runnable", "starting", "running", "succeeded", "failed", "cancelled", "timed_out", "preempted"];
+const STATES = ["pending", "runnable", "starting", "running", "preempted", "succeeded", "failed", "cancelled", "timed_out"];
 
-function count(n: number | unknown[] | undefined): number | undefined {
-  return Array.isArray(n) ? n.length : n;
-}
-
-function Meter({ label, used, total, unit = "" }: { label: string; used?: number; total?: number; unit?: string }) {
-  if (total === undefined) return null;
-  const pct = used !== undefined && total > 0 ? Math.min(100, (100 * used) / total) : null;
+function Meter({ label, used, total, unit = "" }: { label: string; used: number; total: number; unit?: string }) {
+  const pct = total > 0 ? Math.min(100, (100 * used) / total) : 0;
   return (
     <div className="meter">
       <div className="meter-label">
-        {label}: {used !== undefined ? `${used} / ` : ""}
-        {total}
-        {unit}
+        {label}: {Math.round(used * 10) / 10} of {total}
+        {unit} in use
       </div>
-      {pct !== null ? (
-        <div className="meter-bar">
-          <div style={{ width: `${pct}%` }} />
-        </div>
-      ) : null}
+      <div className="meter-bar" role="meter" aria-label={label} aria-valuenow={used} aria-valuemin={0} aria-valuemax={total}>
+        <div style={{ width: `${pct}%` }} />
+      </div>
     </div>
   );
 }
 
 export function Queues() {
-  const [queues] = useResource<unknown>("/queues", 3000);
-  const [capacity] = useResource<Capacity>("/capacity", 3000);
+  const [res] = useResource<QueuesAnswer>("/queues", 2000);
   return (
     <section>
-      <h2>Capacity</h2>
-      <Shown res={capacity} what="capacity">
-        {(c) => {
-          const total = { cpus: c.cpus, memory_mb: c.memory_mb, gpus: count(c.gpus) };
-          const used = c.used ?? (c.free ? { cpus: sub(total.cpus, c.free.cpus), memory_mb: sub(total.memory_mb, c.free.memory_mb), gpus: sub(total.gpus, c.free.gpus) } : {});
-          return (
-            <div className="cards" data-testid="capacity">
-              <Meter label="CPUs" used={used.cpus} total={total.cpus} />
-              <Meter label="Memory" used={used.memory_mb} total={total.memory_mb} unit=" MB" />
-              <Meter label="GPUs" used={used.gpus} total={total.gpus} />
-            </div>
-          );
-        }}
-      </Shown>
-      <h2>Queues</h2>
-      <Shown res={queues} what="queues">
-        {(data) => {
-          const qs = items<Queue>(data, "queues");
-          if (qs.length === 0) return <div className="muted">No queues yet: the first submitted job creates its queue.</div>;
-          return (
-            <table data-testid="queues">
-              <thead>
-                <tr>
-                  <th>queue</th>
-                  <th>priority</th>
-                  {STATES.map((s) => (
-                    <th key={s}>{s}</th>
-                  ))}
-                </tr>
-              </thead>
-              <tbody>
-                {qs.map((q) => (
-                  <tr key={q.name}>
-                    <td>
-                      <a href={`#/jobs?queue=${encodeURIComponent(q.name)}`}>{q.name}</a>
-                    </td>
-                    <td>{q.priority ?? "–"}</td>
+      <Shown res={res} what="queues">
+        {(data) => (
+          <>
+            <h2>Capacity</h2>
+            {data.capacity && data.capacity.length ? (
+              data.capacity.map((ex) => (
+                <div key={ex.name} data-testid={`capacity-${ex.name}`}>
+                  <h3>
+                    {ex.name} executor <span className="muted">· {ex.running} attempts running{ex.features?.length ? ` · ${ex.features.join(", ")}` : ""}</span>
+                  </h3>
+                  <div className="cards">
+                    <Meter label="CPUs" used={ex.total.cpus - ex.free.cpus} total={ex.total.cpus} />
+                    <Meter label="Memory" used={ex.total.memory_mb - ex.free.memory_mb} total={ex.total.memory_mb} unit=" MB" />
+                    <Meter label="GPUs" used={ex.total.gpus - ex.free.gpus} total={ex.total.gpus} />
+                  </div>
+                </div>
+              ))
+            ) : (
+              <Empty title="No controller running">Capacity is reported by a running controller; it starts with the first submitted job.</Empty>
+            )}
+            <h2>Queues</h2>
+            {items<Queue>(data).length === 0 ? (
+              <div className="muted">No queues yet: the first submitted job creates its queue.</div>
+            ) : (
+              <table data-testid="queues">
+                <thead>
+                  <tr>
+                    <th>queue</th>
+                    <th>priority</th>
                     {STATES.map((s) => (
-                      <td key={s} className="num">
-                        {q.counts?.[s] ?? 0}
-                      </td>
+                      <th key={s} className="num">
+                        {s}
+                      </th>
                     ))}
                   </tr>
-                ))}
-              </tbody>
-            </table>
-          );
-        }}
+                </thead>
+                <tbody>
+                  {items<Queue>(data).map((q) => (
+                    <tr key={q.name}>
+                      <td>
+                        <a href={`#/jobs?queue=${encodeURIComponent(q.name)}`}>{q.name}</a>
+                      </td>
+                      <td className="num">{q.priority}</td>
+                      {STATES.map((s) => (
+                        <td key={s} className="num">
+                          {q.counts[s] ? <a href={`#/jobs?queue=${encodeURIComponent(q.name)}&state=${s}`}>{q.counts[s]}</a> : 0}
+                        </td>
+                      ))}
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            )}
+          </>
+        )}
       </Shown>
     </section>
   );
-}
-
-function sub(a?: number, b?: number): number | undefined {
-  return a === undefined || b === undefined ? undefined : a - b;
 }

@@ -63,7 +63,7 @@ export function Workflows({ id }: { id?: string }) {
       </p>
       <Shown res={res} what="workflows">
         {(data) => {
-          const runs = items<WorkflowRun>(data, "workflows");
+          const runs = items<WorkflowRun>(data);
           if (runs.length === 0) return <div className="muted">No workflow has been submitted.</div>;
           return (
             <table data-testid="workflows">
