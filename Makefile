@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test lint bench chaos clean postgres web
+.PHONY: setup run test lint bench chaos clean postgres web chromium
 
 setup: $(STAMP)
 
@@ -26,6 +26,16 @@ postgres:
 	  fi; \
 	fi
 
+# Debian's chromium for the browser tests (Playwright drives it; its own browser download is never
+# used). Skipped, and the browser tests skip saying why, only where apt cannot install it.
+chromium:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if command -v apt-get >/dev/null 2>&1; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	      || echo "chromium could not be installed: the browser tests will be skipped"; \
+	  fi; \
+	fi
+
 # The demo job file on this machine, in a fresh TESSERA_HOME unless one is set; stops its controller.
 run: setup
 	@home=$${TESSERA_HOME:-$$(mktemp -d)}; export TESSERA_HOME=$$home; \
@@ -33,7 +43,7 @@ run: setup
 	  $(BIN)/tessera show 1 >/dev/null; $(BIN)/tessera down >/dev/null; \
 	  echo "state kept in $$home (TESSERA_HOME=$$home $(BIN)/tessera ls)"; exit $$rc
 
-test: setup postgres
+test: setup postgres chromium
 	$(BIN)/python -m pytest -q
 
 lint: setup

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -48,8 +49,11 @@ class LiveServer:
         req = urllib.request.Request(self.url + "/api/v1" + path, data=data, method=method,
                                      headers={"Authorization": f"Bearer {self.token}",
                                               "Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=30) as r:
-            return json.loads(r.read() or b"null")
+        try:
+            with urllib.request.urlopen(req, timeout=30) as r:
+                return json.loads(r.read() or b"null")
+        except urllib.error.HTTPError as e:
+            raise AssertionError(f"{method} {path}: {e.code} {e.read().decode(errors='replace')}") from None
 
 
 def _free_port() -> int:
@@ -58,7 +62,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _env(home: Path) -> dict[str, str]:
+def env_for(home: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TESSERA_")}
     env.update(TESSERA_HOME=str(home), TESSERA_KILL_GRACE_S="1",
                PYTHONPATH=os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p))
@@ -66,7 +70,7 @@ def _env(home: Path) -> dict[str, str]:
 
 
 def _tessera(home: Path, *args: str) -> str:
-    out = subprocess.run([sys.executable, "-m", "tessera.cli.main", *args], env=_env(home),
+    out = subprocess.run([sys.executable, "-m", "tessera.cli.main", *args], env=env_for(home),
                          capture_output=True, text=True, timeout=120)
     if out.returncode != 0:
         raise RuntimeError(f"tessera {' '.join(args)} failed: {out.stderr}")
@@ -82,7 +86,7 @@ def live_server() -> Iterator[LiveServer]:
     log = home / "server.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen([sys.executable, "-m", "tessera.cli.main", "server", "--port", str(port)],
-                                env=_env(home), stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+                                env=env_for(home), stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 90
     while True:
@@ -116,14 +120,12 @@ def browser() -> Iterator[Any]:
         from playwright.sync_api import sync_playwright
     except ImportError:
         pytest.skip("the playwright package is not installed: `pip install -e '.[test]'`")
-    user_data = tempfile.mkdtemp(prefix="tessera-chromium-")
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, f"--user-data-dir={user_data}"])
+    with sync_playwright() as pw:  # Playwright gives the browser a fresh, empty profile of its own
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             yield b
         finally:
             b.close()
-    shutil.rmtree(user_data, ignore_errors=True)
 
 
 @pytest.fixture

@@ -40,10 +40,10 @@ export function App() {
   let body;
   switch (view) {
     case "jobs":
-      body = arg ? <JobPage id={arg} /> : <Jobs />;
+      body = arg ? <JobPage key={arg} id={arg} /> : <Jobs />;
       break;
     case "workflows":
-      body = <Workflows id={arg} />;
+      body = <Workflows key={arg ?? ""} id={arg} />;
       break;
     case "editor":
       body = (

@@ -12,6 +12,7 @@ import {
   type Connection,
   type Edge,
   type IsValidConnection,
+  type OnConnectEnd,
 } from "@xyflow/react";
 import "@xyflow/react/dist/style.css";
 import { useCallback, useEffect, useMemo, useRef, useState, type DragEvent } from "react";
@@ -118,6 +119,17 @@ function Canvas({ components }: { components: ComponentInfo[] }) {
       setMessage(null);
     },
     [refusal, setEdges],
+  );
+
+  // A wire dropped on a port that refuses it: say why (React Flow itself just drops it).
+  const onConnectEnd: OnConnectEnd = useCallback(
+    (_e, s) => {
+      if (!("fromHandle" in s) || !s.fromHandle || !s.toHandle || s.isValid !== false) return;
+      const [a, b] = s.fromHandle.type === "source" ? [s.fromHandle, s.toHandle] : [s.toHandle, s.fromHandle];
+      const why = refusal({ source: a.nodeId, sourceHandle: a.id ?? null, target: b.nodeId, targetHandle: b.id ?? null });
+      if (why) setMessage({ kind: "error", text: `Refused: ${why}.` });
+    },
+    [refusal],
   );
 
   const patch = (id: string, p: Partial<StepData>) => setNodes((ns) => ns.map((n) => (n.id === id ? { ...n, data: { ...n.data, ...p } } : n)));
@@ -267,11 +279,12 @@ function Canvas({ components }: { components: ComponentInfo[] }) {
               onNodesChange={onNodesChange}
               onEdgesChange={onEdgesChange}
               onConnect={onConnect}
+              onConnectEnd={onConnectEnd}
               isValidConnection={isValidConnection}
               onNodeClick={(_, n) => setSelected(n.id)}
               onPaneClick={() => setSelected(null)}
               deleteKeyCode={["Delete", "Backspace"]}
-              fitView
+              defaultViewport={{ x: 0, y: 0, zoom: 1 }}
               proOptions={{ hideAttribution: true }}
             >
               <Background />

@@ -51,6 +51,9 @@ export function Inspector({ step, comp, onChange, onDelete }: { step: StepData; 
             formData={step.params}
             validator={validator}
             liveValidate
+            // only what the user sets (and non-empty defaults) goes into the step: never an
+            // empty list standing in for a required parameter
+            experimental_defaultFormStateBehavior={{ emptyObjectFields: "skipEmptyDefaults", arrayMinItems: { populate: "never" } }}
             showErrorList={false}
             uiSchema={{ "ui:submitButtonOptions": { norender: true } }}
             onChange={(e) => onChange({ params: (e.formData as Record<string, unknown>) ?? {} })}

@@ -1,6 +1,6 @@
 // Reading an API route into a view, optionally refreshed on an interval, with its three
 // honest outcomes: the data, a route the server does not offer, or an error.
-import { useCallback, useEffect, useRef, useState } from "react";
+import { useCallback, useEffect, useState } from "react";
 import { get, Missing } from "../api";
 
 export type Resource<T> =
@@ -12,13 +12,12 @@ export type Resource<T> =
 export function useResource<T>(path: string | null, refreshMs = 0): [Resource<T>, () => void] {
   const [state, setState] = useState<Resource<T>>({ status: "loading" });
   const [tick, setTick] = useState(0);
-  const alive = useRef(true);
-  useEffect(() => {
-    alive.current = true;
-    return () => {
-      alive.current = false;
-    };
-  }, []);
+  // another path is another resource: never show the previous one's data under it
+  const [shownPath, setShownPath] = useState(path);
+  if (shownPath !== path) {
+    setShownPath(path);
+    setState({ status: "loading" });
+  }
   useEffect(() => {
     if (path === null) return;
     let stop = false;

@@ -94,7 +94,7 @@ export function Queues() {
                       </td>
                       <td className="num">{q.priority}</td>
                       {STATES.map((s) => (
-                        <td key={s} className="num">
+                        <td key={s} className="num" data-testid={`count-${q.name}-${s}`}>
                           {q.counts[s] ? <a href={`#/jobs?queue=${encodeURIComponent(q.name)}&state=${s}`}>{q.counts[s]}</a> : 0}
                         </td>
                       ))}
