@@ -25,6 +25,7 @@ from tessera.models.spec import (
     Resources,
     RetryPolicy,
 )
+from tessera.workflows.artifacts import digest
 from tessera.workflows.components import Component
 from tessera.workflows.ports import connects, element_type, is_list
 from tessera.workflows.spec import StepSpec, WorkflowSpec
@@ -245,6 +246,7 @@ class StepJob:
     status: str  # submitted | cached | skipped
     spec: JobSpec | None
     indices: tuple[int, ...] = ()
+    body: dict[str, Any] | None = None  # what run_step reads from the artifact store (by its digest)
 
 
 def job_name(workflow: str, step: str) -> str:
@@ -278,10 +280,11 @@ def compile_jobs(p: Plan, finished: set[str], artifacts: str, payload: Mapping[s
             out.append(StepJob(ps.name, "cached", None))
             continue
         deps = _dependencies(wf.name, ps, status, indices, todo)
-        spec = _job_spec(wf, ps, deps, todo, artifacts, (payload or {}).get(ps.name))
+        body = _body(wf, ps, artifacts, (payload or {}).get(ps.name))
+        spec = _job_spec(wf, ps, deps, todo, artifacts, digest(body))
         status[ps.name] = "submitted"
         indices[ps.name] = todo
-        out.append(StepJob(ps.name, "submitted", spec, todo if ps.mapped else ()))
+        out.append(StepJob(ps.name, "submitted", spec, todo if ps.mapped else (), body))
     return out
 
 
@@ -306,10 +309,10 @@ def _dependencies(workflow: str, ps: PlannedStep, status: dict[str, str], indice
     return tuple(Dependency(kind=k, on=tuple(job_name(workflow, u) for u in ups)) for k, ups in grouped.items())
 
 
-def _job_spec(wf: WorkflowSpec, ps: PlannedStep, deps: tuple[Dependency, ...], todo: tuple[int, ...],
-              artifacts: str, pickled: str | None) -> JobSpec:
+def _body(wf: WorkflowSpec, ps: PlannedStep, artifacts: str, pickled: str | None) -> dict[str, Any]:
+    """Everything ``run_step`` needs for any element of the step (stored once, passed by digest)."""
     comp = ps.component
-    body = {
+    return {
         "workflow": wf.name,
         "step": ps.name,
         "component": {"name": comp.name, "kind": comp.kind, "target": comp.target, "argv": list(comp.argv),
@@ -321,10 +324,15 @@ def _job_spec(wf: WorkflowSpec, ps: PlannedStep, deps: tuple[Dependency, ...], t
         "map_as": ps.spec.map.as_ if ps.spec.map else None,
         "items": list(ps.items) if ps.items is not None and ps.spec.map else None,
         "keys": list(ps.keys),
-        "sources": {port: [{"how": s.how, "output": s.output, "keys": list(s.keys)}
-                           for s in srcs] for port, srcs in ps.sources.items()},
+        "sources": {port: [{"how": s.how, "output": s.output, "keys": list(s.keys)} for s in srcs]
+                    for port, srcs in ps.sources.items()},
         "artifacts": artifacts,
     }
+
+
+def _job_spec(wf: WorkflowSpec, ps: PlannedStep, deps: tuple[Dependency, ...], todo: tuple[int, ...],
+              artifacts: str, body: str) -> JobSpec:
+    comp = ps.component
     resources = ps.spec.resources or Resources(**dict(comp.resources))
     array = None
     if ps.mapped:
@@ -333,7 +341,7 @@ def _job_spec(wf: WorkflowSpec, ps: PlannedStep, deps: tuple[Dependency, ...], t
     return JobSpec(
         name=job_name(wf.name, ps.name),
         function=RUN_STEP,
-        kwargs={"step": body},
+        kwargs={"workflow": wf.name, "step": ps.name, "artifacts": artifacts, "body": body},
         project=wf.project,
         queue=ps.spec.queue or "default",
         priority=ps.spec.priority or 0,
