@@ -16,6 +16,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import ValidationError
+
 from tessera.errors import CycleError, SpecError
 from tessera.models.spec import (
     ArraySpec,
@@ -24,6 +26,7 @@ from tessera.models.spec import (
     JobSpec,
     Resources,
     RetryPolicy,
+    spec_error,
 )
 from tessera.workflows.artifacts import digest
 from tessera.workflows.components import Component
@@ -164,6 +167,9 @@ def _plan_step(wf: WorkflowSpec, step: StepSpec, comp: Component, done: Mapping[
         if bad:
             raise SpecError(f"{where} reads outputs of {sorted(bad)} but runs only when they fail",
                             "a failed step has no outputs: wire the inputs from another step")
+    if step.placement_doc is not None and "placement" not in JobSpec.model_fields:
+        raise SpecError(f"{where} offers variants, but this tessera has no placement engine",
+                        "remove variants/placement from the step and give its resources instead")
     items = _items(step, each_sizes, where)
     params = dict(step.params)
     if items is not None and step.map is not None:
@@ -338,21 +344,27 @@ def _job_spec(wf: WorkflowSpec, ps: PlannedStep, deps: tuple[Dependency, ...], t
     if ps.mapped:
         cap = ps.spec.map.max_running if ps.spec.map else None
         array = ArraySpec(spec=_compress(todo), max_running=cap)
-    return JobSpec(
-        name=job_name(wf.name, ps.name),
-        function=RUN_STEP,
-        kwargs={"workflow": wf.name, "step": ps.name, "artifacts": artifacts, "body": body},
-        project=wf.project,
-        queue=ps.spec.queue or "default",
-        priority=ps.spec.priority or 0,
-        tags={"workflow": wf.name, "step": ps.name, "component": comp.name},
-        env=dict(ps.spec.env),
-        resources=resources,
-        timeout_s=ps.spec.timeout_s,
-        retry=RetryPolicy(attempts=ps.spec.retries + 1),
-        array=array,
-        dependencies=deps,
-    )
+    fields: dict[str, Any] = {
+        "name": job_name(wf.name, ps.name),
+        "function": RUN_STEP,
+        "kwargs": {"workflow": wf.name, "step": ps.name, "artifacts": artifacts, "body": body},
+        "project": wf.project,
+        "queue": ps.spec.queue or "default",
+        "priority": ps.spec.priority or 0,
+        "tags": {"workflow": wf.name, "step": ps.name, "component": comp.name},
+        "env": dict(ps.spec.env),
+        "resources": resources,
+        "timeout_s": ps.spec.timeout_s,
+        "retry": RetryPolicy(attempts=ps.spec.retries + 1),
+        "array": array,
+        "dependencies": deps,
+    }
+    if ps.spec.placement_doc is not None:
+        fields["placement"] = ps.spec.placement_doc
+    try:
+        return JobSpec.model_validate(fields)
+    except ValidationError as exc:
+        raise spec_error(exc, f"step {ps.name!r}") from None
 
 
 def _compress(indices: tuple[int, ...]) -> str:

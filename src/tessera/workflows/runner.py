@@ -97,6 +97,9 @@ def _call(comp: dict[str, Any], pickled: str | None, params: dict[str, Any], val
     if comp["kind"] == "kernel":
         from tessera.kernels import run_job
 
+        if os.environ.get("TESSERA_VARIANT"):  # placement chose a variant: its GPUs decide the device
+            params["device"] = "cuda:0" if os.environ.get("CUDA_VISIBLE_DEVICES") else "cpu"
+
         result = run_job(comp["target"], params)
         print(json.dumps(result), flush=True)
         return {"result": result}
