@@ -55,6 +55,7 @@ bench: setup
 	$(BIN)/pip install -q -e '.[bench]'
 	$(BIN)/python benchmarks/scheduler.py
 	$(BIN)/python benchmarks/kernels.py
+	$(BIN)/python benchmarks/workflows.py
 
 # The dashboard and workflow editor (web/, React + Vite): rebuilds the assets committed under
 # src/tessera/server/static, so installing tessera never needs Node.

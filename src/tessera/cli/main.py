@@ -438,7 +438,9 @@ def main() -> None:
     except TesseraError as e:
         if _state["debug"]:
             traceback.print_exc()
-        render.err_console.print(f"[red]error:[/] {e.message}", markup=True, highlight=False, soft_wrap=True)
+        from rich.markup import escape  # messages may hold brackets, e.g. list[array]
+
+        render.err_console.print(f"[red]error:[/] {escape(e.message)}", markup=True, highlight=False, soft_wrap=True)
         sys.exit(e.exit_code)
     except typer.Exit as e:
         sys.exit(e.exit_code)
