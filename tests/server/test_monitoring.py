@@ -62,7 +62,7 @@ def test_summarise_samples_and_usage() -> None:
 # ---------------------------------------------------------------- sampling a real job
 
 
-BUSY = "import time\nt = time.time()\nwhile time.time() - t < 2.5: pass\nprint('done')"
+BUSY = "import os, sys\nwhile not os.path.exists(sys.argv[1]): pass\nprint('done')"  # busy until told to stop
 
 
 @pytest.fixture
@@ -71,26 +71,33 @@ def eight_cpus(home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return home
 
 
-def test_sampling_a_running_job_and_its_verdict(eight_cpus: Path) -> None:
+def test_sampling_a_running_job_and_its_verdict(eight_cpus: Path, tmp_path: Path) -> None:
     srv, sdk = make_server(eight_cpus)
+    stop = tmp_path / "stop"
     try:
         c, h = srv.client, srv.auth()
-        jid = c.post("/api/v1/jobs", json={"command": ["python3", "-c", BUSY], "cpus": 4}, headers=h).json()["ids"][0]
+        job = {"command": ["python3", "-c", BUSY, str(stop)], "cpus": 4}
+        jid = c.post("/api/v1/jobs", json=job, headers=h).json()["ids"][0]
         sampler = Sampler(srv.ctx.store, interval=0.3)
         wait_for(lambda: c.get(f"/api/v1/jobs/{jid}", headers=h).json()["state"] == "running", 60, "the job to run")
-        written = 0
-        while c.get(f"/api/v1/jobs/{jid}", headers=h).json()["state"] == "running":
-            written += sampler.sample_once()
-            threading.Event().wait(0.3)
-        assert written >= 2
+        written = [0]
+
+        def sampled() -> bool:
+            written[0] += sampler.sample_once()
+            return written[0] >= 3
+
+        wait_for(sampled, 120, "three samples")
+        stop.touch()
+        wait_for(lambda: c.get(f"/api/v1/jobs/{jid}", headers=h).json()["state"] == "succeeded", 60, "the job to end")
         util = c.get(f"/api/v1/jobs/{jid}/utilisation", headers=h).json()["attempts"][0]
-        assert len(util["samples"]) == written
+        assert len(util["samples"]) == written[0]
         assert max(s["cpu_pct"] for s in util["samples"]) > 10  # a busy loop shows on the CPU
         assert all(s["rss_mb"] > 1 for s in util["samples"])
         # one busy thread on 4 held CPUs: at most a quarter of them busy
         assert util["verdict"]["kind"] == "over_provisioned", util["verdict"]
         assert "ask for cpus=" in util["verdict"]["recommendation"]
     finally:
+        stop.touch()
         srv.client.close()
         sdk.close()
 

@@ -110,7 +110,7 @@ def status_of(e: TesseraError) -> int:
 
 def create_app(ctx: Context) -> FastAPI:
     """The FastAPI application over ``ctx``."""
-    from tessera.server.routes import admin, jobs, monitoring, platform
+    from tessera.server.routes import admin, jobs, monitoring, platform, workflows
     from tessera.server.routes import session as session_routes
 
     app = FastAPI(title="tessera", version=__version__, docs_url=None, redoc_url=None, openapi_url=None,
@@ -147,7 +147,7 @@ def create_app(ctx: Context) -> FastAPI:
 
         return get_swagger_ui_html(openapi_url=f"{API}/openapi.json", title="tessera API")
 
-    for module in (jobs, platform, admin, monitoring, session_routes):
+    for module in (jobs, platform, admin, monitoring, session_routes, workflows):
         app.include_router(module.router, dependencies=[Depends(authenticate)])
 
     @app.get("/{path:path}", include_in_schema=False)
