@@ -335,6 +335,8 @@ def _v4_workflows(conn: Connection) -> None:
 
 
 MIGRATIONS.append(_v4_workflows)
+
+
 # ---------------------------------------------------------------------------- spot (issue 5)
 
 #: One row per attempt that ran on a capacity class (spot or on-demand slots), written when it
@@ -365,4 +367,3 @@ def _v5_spot(conn: Connection) -> None:
 
 
 MIGRATIONS.append(_v5_spot)
-
