@@ -71,6 +71,9 @@ def test_bad_workflows_exit_2_and_store_nothing(tessera: Run, tmp_path: Path) ->
     assert json.loads(tessera("workflow", "ls", "--json").stdout) == []
     assert json.loads(tessera("ls", "--json").stdout) == []
     assert "To fix:" in tessera("workflow", "show", "7", check=2).stderr
+    jobfile = tmp_path / "jobs.yaml"
+    jobfile.write_text("jobs:\n  - {name: a, command: [true]}\n")
+    assert "--resume applies to workflows" in tessera("run", str(jobfile), "--resume", check=2).stderr
 
 
 def test_components_ls_and_show(tessera: Run) -> None:  # noqa: F811

@@ -64,7 +64,7 @@ def _follow(store: Store, workflow_id: int, timeout_s: float | None) -> str:
         while True:
             states = records.states(store, record)
             state = records.workflow_state(states.values())
-            ended = sum(1 for v in states.values() if v in records._ENDED)
+            ended = sum(1 for v in states.values() if v in records.ENDED)
             counts: dict[str, int] = {}
             for v in states.values():
                 counts[v] = counts.get(v, 0) + 1
