@@ -55,4 +55,4 @@ chaos: setup
 
 # 100,000 short jobs, a worker killed every 30 s, the controller every 5 min: 0 lost/duplicated/leaked.
 soak: setup
-	$(BIN)/python -m tests.chaos.soak --jobs 100000 --worker-kill-s 30 --controller-restart-s 300
+	$(BIN)/python -m tests.chaos.soak --jobs 100000 --worker-kill-s 30 --controller-restart-s 300 --job-s 0.01
