@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test lint bench chaos clean postgres web chromium
+.PHONY: setup run test lint bench chaos soak clean postgres web chromium
 
 setup: $(STAMP)
 
@@ -64,3 +64,11 @@ web:
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info
+
+# The reliability contract at full counts (CI runs the same tests with reduced counts).
+chaos: setup
+	TESSERA_CHAOS=full $(BIN)/python -m pytest -q -s tests/chaos
+
+# 100,000 short jobs, a worker killed every 30 s, the controller every 5 min: 0 lost/duplicated/leaked.
+soak: setup
+	$(BIN)/python -m tests.chaos.soak --jobs 100000 --worker-kill-s 30 --controller-restart-s 300 --job-s 0.01
