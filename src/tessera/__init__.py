@@ -30,6 +30,7 @@ _WHERE = {
     "NotFoundError": "tessera.errors",
     "JobFailedError": "tessera.errors",
     "WaitTimeoutError": "tessera.errors",
+    "component": "tessera.workflows.registry",
 }
 __all__ = sorted(_WHERE)
 

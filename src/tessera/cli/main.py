@@ -36,6 +36,16 @@ def _mount_bench() -> None:
 
 
 _mount_bench()
+
+
+def _mount_workflows() -> None:
+    from tessera.cli.workflow import components_app, workflow_app
+
+    app.add_typer(workflow_app, name="workflow")
+    app.add_typer(components_app, name="components")
+
+
+_mount_workflows()
 _state: dict[str, Any] = {"debug": False}
 
 
@@ -156,11 +166,16 @@ def submit(
 
 @app.command()
 def run(
-    file: Annotated[Path, typer.Argument(help="A YAML job file.")],
+    file: Annotated[Path, typer.Argument(help="A YAML job file or workflow file (one with steps:).")],
     wait: Annotated[bool, typer.Option(help="Wait and print a summary.")] = True,
     timeout_s: Annotated[float | None, typer.Option(help="Give up waiting after this long.")] = None,
+    resume: Annotated[bool, typer.Option(help="Workflows: skip steps whose cached outputs exist.")] = False,
 ) -> None:
-    """Submit a job file, show progress, wait, and print a summary; exit 0 only if all succeeded."""
+    """Submit a job file or a workflow, show progress, wait, and print a summary; exit 0 only if all succeeded."""
+    from tessera.cli import workflow
+
+    if workflow.is_workflow_file(file):
+        raise typer.Exit(workflow.run(file, wait, timeout_s, resume))
     specs = load_jobfile(file)
     s = _settings()
     store = _store(s)
@@ -414,7 +429,9 @@ def main() -> None:
     except TesseraError as e:
         if _state["debug"]:
             traceback.print_exc()
-        render.err_console.print(f"[red]error:[/] {e.message}", markup=True, highlight=False, soft_wrap=True)
+        from rich.markup import escape  # messages may hold brackets, e.g. list[array]
+
+        render.err_console.print(f"[red]error:[/] {escape(e.message)}", markup=True, highlight=False, soft_wrap=True)
         sys.exit(e.exit_code)
     except typer.Exit as e:
         sys.exit(e.exit_code)

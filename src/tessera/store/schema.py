@@ -203,3 +203,39 @@ def migrate(conn: Connection) -> int:
         conn.execute(meta.insert().values(key="schema_version", value=str(number)))
         version = number
     return version
+
+
+# Workflows (tessera.workflows.records): one row per submitted workflow, one per step.
+workflows = Table(
+    "workflows",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False),
+    Column("project", String(64), nullable=False),
+    Column("spec", Text, nullable=False),  # JSON of the WorkflowSpec
+    Column("artifacts", Text, nullable=False),  # the artifact store URL
+    Column("resumed", Boolean, nullable=False, default=False),
+    Column("submitted_at", Float, nullable=False),
+)
+
+workflow_steps = Table(
+    "workflow_steps",
+    metadata,
+    Column("workflow_id", Integer, nullable=False),
+    Column("step", String(64), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("component", String(128), nullable=False),
+    Column("status", String(16), nullable=False),  # submitted | cached | skipped
+    Column("job_id", Integer),
+    Column("size", Integer),  # elements of a mapped step; NULL for one job
+    Column("keys", Text, nullable=False),  # JSON list of cache keys, one per element
+)
+Index("workflow_steps_wf", workflow_steps.c.workflow_id)
+Index("workflow_steps_job", workflow_steps.c.job_id)
+
+
+def _v3(conn: Connection) -> None:
+    metadata.create_all(conn, tables=[workflows, workflow_steps])
+
+
+MIGRATIONS.append(_v3)
