@@ -251,3 +251,17 @@ def test_workflow_state_from_steps() -> None:
     rec = StepRecord("s", 0, "c", "cached", None, None, ("k",))
     assert step_state(rec, None) == "cached"
     assert DependencyKind.AFTERCORR.value == "aftercorr"
+
+
+def test_variants_go_to_placement_when_tessera_has_it() -> None:
+    from tessera.models.spec import JobSpec
+
+    step = {"name": "k", "component": "kernel.matmul", "params": {"n": 64},
+            "variants": [{"name": "cpu", "cpus": 1}, {"name": "gpu", "gpus": 1}]}
+    if "placement" not in JobSpec.model_fields:
+        with pytest.raises(SpecError, match="no placement engine"):
+            planned(step)
+        return
+    spec = compiled(step)["k"].spec
+    assert spec is not None and [v.name for v in spec.placement.variants] == ["cpu", "gpu"]
+    assert planned(step).keys == planned({**step, "variants": []}).keys  # where it runs is not what it computes

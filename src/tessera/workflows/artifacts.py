@@ -47,6 +47,16 @@ class Ref:
         return cls(str(data["sha256"]), str(data["type"]), int(data["size"]))
 
 
+def canonical(value: Any) -> bytes:
+    """The one byte form of a JSON value (sorted keys, no spaces), so equal values hash equal."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
+
+
+def digest(value: Any) -> str:
+    """The SHA-256 a JSON value has in the store."""
+    return hashlib.sha256(canonical(value)).hexdigest()
+
+
 def default_url(home: Path) -> str:
     return str(home / "artifacts")
 
@@ -107,8 +117,7 @@ class ArtifactStore:
             if not isinstance(value, str | os.PathLike) or not os.path.isfile(value):
                 raise TypeError(f"a file output must be the path of a file the step wrote, got {value!r}")
             return self.put_file(value, "file")
-        data = json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
-        return self.put_bytes(data, "json")
+        return self.put_bytes(canonical(value), "json")
 
     def get_bytes(self, ref: Ref) -> bytes:
         data: bytes = self.fs.cat_file(self._object(ref.sha256))

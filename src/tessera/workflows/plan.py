@@ -16,6 +16,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import ValidationError
+
 from tessera.errors import CycleError, SpecError
 from tessera.models.spec import (
     ArraySpec,
@@ -24,7 +26,9 @@ from tessera.models.spec import (
     JobSpec,
     Resources,
     RetryPolicy,
+    spec_error,
 )
+from tessera.workflows.artifacts import digest
 from tessera.workflows.components import Component
 from tessera.workflows.ports import connects, element_type, is_list
 from tessera.workflows.spec import StepSpec, WorkflowSpec
@@ -163,6 +167,9 @@ def _plan_step(wf: WorkflowSpec, step: StepSpec, comp: Component, done: Mapping[
         if bad:
             raise SpecError(f"{where} reads outputs of {sorted(bad)} but runs only when they fail",
                             "a failed step has no outputs: wire the inputs from another step")
+    if step.placement_doc is not None and "placement" not in JobSpec.model_fields:
+        raise SpecError(f"{where} offers variants, but this tessera has no placement engine",
+                        "remove variants/placement from the step and give its resources instead")
     items = _items(step, each_sizes, where)
     params = dict(step.params)
     if items is not None and step.map is not None:
@@ -245,6 +252,7 @@ class StepJob:
     status: str  # submitted | cached | skipped
     spec: JobSpec | None
     indices: tuple[int, ...] = ()
+    body: dict[str, Any] | None = None  # what run_step reads from the artifact store (by its digest)
 
 
 def job_name(workflow: str, step: str) -> str:
@@ -278,10 +286,11 @@ def compile_jobs(p: Plan, finished: set[str], artifacts: str, payload: Mapping[s
             out.append(StepJob(ps.name, "cached", None))
             continue
         deps = _dependencies(wf.name, ps, status, indices, todo)
-        spec = _job_spec(wf, ps, deps, todo, artifacts, (payload or {}).get(ps.name))
+        body = _body(wf, ps, artifacts, (payload or {}).get(ps.name))
+        spec = _job_spec(wf, ps, deps, todo, artifacts, digest(body))
         status[ps.name] = "submitted"
         indices[ps.name] = todo
-        out.append(StepJob(ps.name, "submitted", spec, todo if ps.mapped else ()))
+        out.append(StepJob(ps.name, "submitted", spec, todo if ps.mapped else (), body))
     return out
 
 
@@ -306,10 +315,10 @@ def _dependencies(workflow: str, ps: PlannedStep, status: dict[str, str], indice
     return tuple(Dependency(kind=k, on=tuple(job_name(workflow, u) for u in ups)) for k, ups in grouped.items())
 
 
-def _job_spec(wf: WorkflowSpec, ps: PlannedStep, deps: tuple[Dependency, ...], todo: tuple[int, ...],
-              artifacts: str, pickled: str | None) -> JobSpec:
+def _body(wf: WorkflowSpec, ps: PlannedStep, artifacts: str, pickled: str | None) -> dict[str, Any]:
+    """Everything ``run_step`` needs for any element of the step (stored once, passed by digest)."""
     comp = ps.component
-    body = {
+    return {
         "workflow": wf.name,
         "step": ps.name,
         "component": {"name": comp.name, "kind": comp.kind, "target": comp.target, "argv": list(comp.argv),
@@ -321,30 +330,41 @@ def _job_spec(wf: WorkflowSpec, ps: PlannedStep, deps: tuple[Dependency, ...], t
         "map_as": ps.spec.map.as_ if ps.spec.map else None,
         "items": list(ps.items) if ps.items is not None and ps.spec.map else None,
         "keys": list(ps.keys),
-        "sources": {port: [{"how": s.how, "output": s.output, "keys": list(s.keys)}
-                           for s in srcs] for port, srcs in ps.sources.items()},
+        "sources": {port: [{"how": s.how, "output": s.output, "keys": list(s.keys)} for s in srcs]
+                    for port, srcs in ps.sources.items()},
         "artifacts": artifacts,
     }
+
+
+def _job_spec(wf: WorkflowSpec, ps: PlannedStep, deps: tuple[Dependency, ...], todo: tuple[int, ...],
+              artifacts: str, body: str) -> JobSpec:
+    comp = ps.component
     resources = ps.spec.resources or Resources(**dict(comp.resources))
     array = None
     if ps.mapped:
         cap = ps.spec.map.max_running if ps.spec.map else None
         array = ArraySpec(spec=_compress(todo), max_running=cap)
-    return JobSpec(
-        name=job_name(wf.name, ps.name),
-        function=RUN_STEP,
-        kwargs={"step": body},
-        project=wf.project,
-        queue=ps.spec.queue or "default",
-        priority=ps.spec.priority or 0,
-        tags={"workflow": wf.name, "step": ps.name, "component": comp.name},
-        env=dict(ps.spec.env),
-        resources=resources,
-        timeout_s=ps.spec.timeout_s,
-        retry=RetryPolicy(attempts=ps.spec.retries + 1),
-        array=array,
-        dependencies=deps,
-    )
+    fields: dict[str, Any] = {
+        "name": job_name(wf.name, ps.name),
+        "function": RUN_STEP,
+        "kwargs": {"workflow": wf.name, "step": ps.name, "artifacts": artifacts, "body": body},
+        "project": wf.project,
+        "queue": ps.spec.queue or "default",
+        "priority": ps.spec.priority or 0,
+        "tags": {"workflow": wf.name, "step": ps.name, "component": comp.name},
+        "env": dict(ps.spec.env),
+        "resources": resources,
+        "timeout_s": ps.spec.timeout_s,
+        "retry": RetryPolicy(attempts=ps.spec.retries + 1),
+        "array": array,
+        "dependencies": deps,
+    }
+    if ps.spec.placement_doc is not None:
+        fields["placement"] = ps.spec.placement_doc
+    try:
+        return JobSpec.model_validate(fields)
+    except ValidationError as exc:
+        raise spec_error(exc, f"step {ps.name!r}") from None
 
 
 def _compress(indices: tuple[int, ...]) -> str:
