@@ -126,9 +126,9 @@ class Risk:
 
 
 def portfolio_var(
-    positions: np.ndarray,
-    mu: np.ndarray,
-    cov: np.ndarray,
+    positions: np.ndarray | list[float],
+    mu: np.ndarray | list[float],
+    cov: np.ndarray | list[list[float]],
     horizon: float = 10 / 252,
     confidence: float = 0.99,
     paths: int = 200_000,
@@ -149,6 +149,25 @@ def portfolio_var(
         SpecError: shapes that do not match, a covariance that is not positive definite, or a
             confidence outside (0, 1).
     """
+    losses = simulate_losses(
+        positions, mu, cov, horizon, paths, linear, seed, device, backend, dtype
+    )
+    return risk_of(losses, confidence)
+
+
+def simulate_losses(
+    positions: np.ndarray | list[float],
+    mu: np.ndarray | list[float],
+    cov: np.ndarray | list[list[float]],
+    horizon: float = 10 / 252,
+    paths: int = 200_000,
+    linear: bool = False,
+    seed: int = 0,
+    device: str = "cpu",
+    backend: str | None = None,
+    dtype: str = "float64",
+) -> np.ndarray:
+    """``paths`` simulated portfolio losses over ``horizon`` (see ``portfolio_var``)."""
     pos = np.asarray(positions, dtype=np.float64).reshape(-1)
     mu_a = np.asarray(mu, dtype=np.float64).reshape(-1)
     cov_a = np.asarray(cov, dtype=np.float64)
@@ -159,8 +178,8 @@ def portfolio_var(
             f"{cov_a.shape}",
             "give one drift per asset and a square covariance matrix of the same order",
         )
-    if not 0.0 < confidence < 1.0:
-        raise SpecError(f"confidence {confidence} is not in (0, 1)", "give e.g. 0.99")
+    if paths < 1:
+        raise SpecError(f"paths={paths} must be positive", "give paths >= 1")
     try:
         chol = np.linalg.cholesky(cov_a * horizon)
     except np.linalg.LinAlgError:
@@ -177,16 +196,36 @@ def portfolio_var(
     )
     growth = returns if linear else mod.expm1(returns)
     loss = -(growth @ ops.to_device(pos.astype(dtype)))
-    losses = np.sort(np.asarray(ops.to_host(loss), dtype=np.float64))
+    return np.asarray(ops.to_host(loss), dtype=np.float64)
+
+
+def risk_of(losses: np.ndarray | list[np.ndarray], confidence: float = 0.99) -> Risk:
+    """VaR, expected shortfall and the VaR's standard error from simulated losses.
+
+    Args:
+        losses: one array, or several (e.g. from independent seeds) pooled together.
+        confidence: e.g. 0.99.
+
+    Raises:
+        SpecError: no losses, or a confidence outside (0, 1).
+    """
+    if not 0.0 < confidence < 1.0:
+        raise SpecError(f"confidence {confidence} is not in (0, 1)", "give e.g. 0.99")
+    parts = losses if isinstance(losses, list) else [losses]
+    flat = [np.asarray(x, np.float64).reshape(-1) for x in parts]
+    pooled = np.concatenate(flat) if flat else np.zeros(0)
+    if pooled.size == 0:
+        raise SpecError("there are no simulated losses", "simulate at least one scenario")
+    ordered = np.sort(pooled)
+    paths = len(ordered)
     k = min(paths - 1, int(math.ceil(confidence * paths)) - 1)
-    var = float(losses[k])
-    tail = losses[k:]
+    var = float(ordered[k])
     # Quantile standard error sqrt(q (1 - q) / n) / f(VaR), f from the spacing of order statistics.
     h = max(1, int(math.sqrt(paths) / 2))
     lo, hi = max(0, k - h), min(paths - 1, k + h)
-    density = (hi - lo) / paths / max(losses[hi] - losses[lo], np.finfo(np.float64).tiny)
-    stderr = math.sqrt(confidence * (1 - confidence) / paths) / density
-    return Risk(var, float(tail.mean()), stderr, float(losses.mean()), paths, confidence)
+    gap = max(float(ordered[hi] - ordered[lo]), np.finfo(np.float64).tiny)
+    stderr = math.sqrt(confidence * (1 - confidence) / paths) * gap * paths / max(hi - lo, 1)
+    return Risk(var, float(ordered[k:].mean()), stderr, float(ordered.mean()), paths, confidence)
 
 
 def normal_var(
