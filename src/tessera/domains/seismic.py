@@ -30,7 +30,14 @@ import scipy.ndimage as ndi
 
 from tessera.errors import SpecError
 from tessera.kernels.backends import Ops, make_ops, resolve_target
-from tessera.kernels.wave import ARRAYS_PER_STEP, FLOPS_PER_CELL, Propagator, ricker, stable_dt
+from tessera.kernels.wave import (
+    ARRAYS_PER_STEP,
+    FLOPS_PER_CELL,
+    Propagator,
+    mul_into,
+    ricker,
+    stable_dt,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -299,9 +306,9 @@ def rtm_shot(
             if n % k == 0:
                 s = snaps[n // k - base]
                 r = rec_prop.interior()
-                _mul_into(s, r, tmp)
+                mul_into(s, r, tmp)
                 image += tmp
-                _mul_into(s, s, tmp)
+                mul_into(s, s, tmp)
                 illum += tmp
             rec_prop.step()
             rec_prop.inject(rec, residual[g.nt - 1 - n])
@@ -318,14 +325,6 @@ def rtm_shot(
     )
     ops.release()
     return out
-
-
-def _mul_into(x: Any, y: Any, out: Any) -> None:
-    if isinstance(out, np.ndarray):
-        np.multiply(x, y, out=out)
-    else:
-        out.copy_(x)
-        out *= y
 
 
 def stack(

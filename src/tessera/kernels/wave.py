@@ -212,7 +212,7 @@ class Propagator:
         b *= self.r2
         a += b
         a *= self.w1
-        _mul(c, self.k0, b)
+        mul_into(c, self.k0, b)
         a += b
         q = self.prev[h : h + zn, h : h + xn]
         q *= -1.0
@@ -273,7 +273,8 @@ def _add(x: Any, y: Any, out: Any) -> None:
         out += y
 
 
-def _mul(x: Any, y: Any, out: Any) -> None:
+def mul_into(x: Any, y: Any, out: Any) -> None:
+    """``out = x * y`` elementwise, in place, on NumPy or PyTorch arrays."""
     if isinstance(out, np.ndarray):
         np.multiply(x, y, out=out)
     else:
