@@ -159,13 +159,13 @@ def job_costs(store: Any, jobs: list[Any]) -> dict[int, dict[str, Any]]:
         mine = [c for c in costs if c.job_id == j.id or c.array_id == j.id]
         usd = sum(c.usd for c in mine)
         waste = sum(c.usd for c in mine if c.waste)
-        d: dict[str, Any] = {"cost_usd": round(usd, 8), "waste_usd": round(waste, 8), "forecast_usd": None}
+        d: dict[str, Any] = {"cost_usd": usd, "waste_usd": waste, "forecast_usd": None}
         text = f"${usd:.4f}" if mine else "-"
         detail = f"${usd:.6f} over {len(mine)} attempt(s)" + (f", ${waste:.6f} of it waste" if waste else "")
         if j.state in WAITING or (j.is_array and j.counts and j.counts.get("done", 0) < j.counts.get("size", 0)):
             f = forecast_usd(j.spec, rate, predicted_seconds(j.spec))
             if f is not None:
-                d["forecast_usd"] = round(f, 8)
+                d["forecast_usd"] = f
                 text = f"~${f:.4f}" if not mine else f"{text} (~${f:.4f})"
                 detail += f"; forecast ${f:.6f} for the whole job"
         out[j.id] = {**d, "cost": text, "detail": detail + f" at {rate.name} ${rate.on_demand_usd_h:g}/h"}
