@@ -96,8 +96,23 @@ def catalog_show(
     render.console.print(f"recorded {c.recorded}; source: {c.source}", soft_wrap=True)
 
 
-def _dump(obj: Any) -> str:
-    return json.dumps(obj, indent=1, sort_keys=True, default=str)
+@catalog_app.command("refresh")
+def catalog_refresh(
+    region: Annotated[str, typer.Option(help="Region whose prices to read.")] = cat.DEFAULT_REGION,
+    type_: Annotated[list[str] | None, typer.Option("--type", help="Only these types (repeatable).")] = None,
+    spot_only: Annotated[bool, typer.Option(help="Read spot prices only (no Price List API call).")] = False,
+) -> None:
+    """Read current on-demand (AWS Price List API) and spot prices (EC2 spot price history) with
+    your AWS credentials; writes $TESSERA_HOME/catalog.json, which then replaces the packaged one."""
+    from tessera.cost.refresh import refresh
+
+    home = _home()
+    new = refresh(cat.load(home), region, type_, spot_only)
+    home.mkdir(parents=True, exist_ok=True)
+    tmp = home / "catalog.json.tmp"
+    tmp.write_text(json.dumps(new.as_dict(), indent=1))
+    tmp.replace(home / "catalog.json")
+    render.console.print(f"catalog refreshed: {new.source}", soft_wrap=True)
 
 
 
