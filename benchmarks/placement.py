@@ -138,6 +138,26 @@ def model_errors() -> list[dict[str, Any]]:
     return out
 
 
+def right_sizing() -> list[dict[str, Any]]:
+    """One 2-thread job or two 1-thread jobs on this 2-core machine, from its recorded thread scaling."""
+    from tessera.placement.apply import slots
+    from tessera.scheduler.decide import Capacity
+
+    rows = load("cpu_threads_epyc_2core.json")
+    m = RuntimeModel.from_rows(rows)
+    t1, t2 = Variant(name="one-thread", cpus=1), Variant(name="two-threads", cpus=2)
+    sl = slots([t1, t2], Capacity(2, 8000))
+    out = []
+    for kernel, size in sorted({(model_key(r["kernel"], r["params"]), float(r["size"])) for r in rows}):
+        pred = {"one-thread": m.predict(kernel, "cpu", size, threads=1), "two-threads": m.predict(kernel, "cpu", size, threads=2)}
+        for count in (1, 2, 8):
+            c = choose([t1, t2], pred, {}, {"one-thread": 0.5, "two-threads": 1.0}, "time", count=count, slots=sl)
+            out.append({"kernel": kernel, "size": size, "jobs": count, "t1_s": pred["one-thread"],
+                        "t2_s": pred["two-threads"], "choice": c.variant,
+                        "finish_s": {o.variant: o.finish_s for o in c.options}})
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--json", type=Path, help="write the figures here")
@@ -185,6 +205,14 @@ def main() -> None:
     for e in errs:
         print(f"  {e['profiles']:24} {e['device']:4} points {e['points']:3}  median {100 * e['median_error']:6.1f}%  "
               f"max {100 * e['max_error']:7.1f}%")
+    rs = right_sizing()
+    doc["right_sizing"] = rs
+    print("\nright-sizing on this 2-core CPU (recorded thread scaling, under load): threads per job")
+    print(f"  {'model':16} {'size':>6} {'1 thr s':>8} {'2 thr s':>8}  jobs=1      jobs=2      jobs=8")
+    for k in sorted({(r["kernel"], r["size"]) for r in rs}):
+        mine = [r for r in rs if (r["kernel"], r["size"]) == k]
+        print(f"  {k[0]:16} {k[1]:6g} {mine[0]['t1_s']:8.4f} {mine[0]['t2_s']:8.4f}  "
+              + "  ".join(f"{r['choice']:10}" for r in mine))
     if args.json:
         args.json.write_text(json.dumps(doc, indent=1))
 

@@ -157,3 +157,28 @@ def test_submit_places_on_recorded_profiles_and_explain_shows_it(
     chosen = store.job(cpu_only).spec.placement
     assert chosen is not None and chosen.chosen is not None
     assert chosen.chosen["variant"] == "cpu" and chosen.chosen["dropped"]["variants"] == ["gpu"]
+
+
+def test_right_sizing_one_two_thread_job_or_two_one_thread_jobs() -> None:
+    """From measured scaling: 2 threads take 0.6 of 1 thread's time (a 1.67x speed-up on 2 cores)."""
+    from tessera.placement.apply import slots
+
+    one, two = Variant(name="t1", cpus=1), Variant(name="t2", cpus=2)
+    rows = [{"kernel": "blur", "size": 1024, "device": "cpu", "warm_s": t, "params": {"threads": th}}
+            for th, t in ((1, 1.0), (2, 0.6))]
+    m = RuntimeModel.from_rows(rows)
+    pred = {"t1": m.predict("blur", "cpu", 1024, threads=1), "t2": m.predict("blur", "cpu", 1024, threads=2)}
+    assert pred == {"t1": pytest.approx(1.0), "t2": pytest.approx(0.6)}
+    box = Capacity(2, 8000)
+    sl = slots([one, two], box)
+    assert sl == {"t1": 2, "t2": 1}
+    rates = {"t1": 1.0, "t2": 2.0}
+    assert choose([one, two], pred, {}, rates, "time", count=1, slots=sl).variant == "t2"  # alone: use both cores
+    many = choose([one, two], pred, {}, rates, "time", count=8, slots=sl)  # 4 waves x 1.0 s < 8 waves x 0.6 s
+    assert many.variant == "t1" and many.option("t1").finish_s == pytest.approx(4.0)
+    assert many.option("t2").finish_s == pytest.approx(4.8)
+    # perfect scaling (0.5) makes them equal in time; then the cheaper wins the tie: the same dollars here
+    pred["t2"] = 0.5
+    assert choose([one, two], pred, {}, rates, "time", count=8, slots=sl).option("t2").finish_s == pytest.approx(4.0)
+    # a curve measured without a thread count serves every thread count
+    assert RuntimeModel.from_rows([{**rows[0], "params": {}}]).predict("blur", "cpu", 1024, threads=2) == 1.0

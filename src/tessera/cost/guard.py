@@ -110,5 +110,5 @@ def downgrade(store: db.Store, spec: JobSpec, total: Capacity, rate: Rate) -> Jo
     usable = [v for v in p.variants if v.cpus <= total.cpus and v.gpus <= len(total.gpus)] or list(p.variants)
     choice = apply.decide_for(spec, p.model_copy(update={"deadline_s": None}), usable, model,
                               apply.waits(apply.backlog(store, time.time()), total),
-                              apply.rate_per_variant(rate, usable, spot=True), optimize="cost")
+                              apply.rate_per_variant(rate, usable, spot=True), total, optimize="cost")
     return apply.apply_choice(spec, choice)

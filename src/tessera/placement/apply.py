@@ -26,7 +26,7 @@ from tessera.cost import db
 from tessera.models.placement import PlacementSpec, Variant
 from tessera.models.spec import JobSpec
 from tessera.placement.decide import Choice, choose
-from tessera.placement.model import RuntimeModel, model_key
+from tessera.placement.model import RuntimeModel, model_key, with_threads
 from tessera.scheduler.decide import Capacity
 from tessera.store import Store
 from tessera.store import schema as t
@@ -76,7 +76,7 @@ def history(store: Store) -> list[tuple[str, str, float, float]]:
                 continue
             v = next((v for v in p.variants if v.name == p.chosen.get("variant")), None)
             if v is not None and ended > started:
-                out.append((key_of(spec), v.device, p.size_value, ended - started))
+                out.append((key_of(spec), with_threads(v.device, _threads(v)), p.size_value, ended - started))
     return out
 
 
@@ -128,7 +128,7 @@ def place(store: Store, specs: Sequence[JobSpec], total: Capacity, catalog: cat.
                 and (v.memory_mb or 0) <= total.memory_mb]
         dropped = [v.name for v in p.variants if v not in fits]
         usable = fits or list(p.variants[:1])  # none fits: keep the first, so feasibility refuses it clearly
-        choice = decide_for(s, p, usable, model, wait, rate_per_variant(rate, usable, spot=_spot(s)))
+        choice = decide_for(s, p, usable, model, wait, rate_per_variant(rate, usable, spot=_spot(s)), total)
         out.append(apply_choice(s, choice, dropped))
     return out
 
@@ -142,11 +142,29 @@ def rate_per_variant(rate: db.Rate, variants: Sequence[Variant], spot: bool = Fa
 
 
 def decide_for(spec: JobSpec, p: PlacementSpec, variants: Sequence[Variant], model: RuntimeModel,
-               wait: dict[str, float], usd_per_hour: dict[str, float], optimize: str | None = None) -> Choice:
+               wait: dict[str, float], usd_per_hour: dict[str, float], total: Capacity,
+               optimize: str | None = None) -> Choice:
     key, size = key_of(spec), p.size_value
     label = ", ".join(f"{k}={v:g}" for k, v in p.size.items())
-    pred = {v.name: (model.predict(key, v.device, size) if size is not None else None) for v in variants}
-    return choose(variants, pred, wait, usd_per_hour, optimize or p.optimize, p.deadline_s, p.max_cost_usd, label)
+    pred = {v.name: (model.predict(key, v.device, size, threads=_threads(v)) if size is not None else None)
+            for v in variants}
+    return choose(variants, pred, wait, usd_per_hour, optimize or p.optimize, p.deadline_s, p.max_cost_usd, label,
+                  count=spec.array.size if spec.array is not None else 1, slots=slots(variants, total))
+
+
+def _threads(v: Variant) -> int | None:
+    return max(1, int(v.cpus)) if v.device == "cpu" else None
+
+
+def slots(variants: Sequence[Variant], total: Capacity) -> dict[str, int]:
+    """How many runs of each variant fit side by side on the machine."""
+    out = {}
+    for v in variants:
+        n = int(total.cpus // v.cpus) if v.cpus > 0 else 1
+        if v.gpus:
+            n = min(n, len(total.gpus) // v.gpus)
+        out[v.name] = max(1, n)
+    return out
 
 
 def apply_choice(spec: JobSpec, choice: Choice, dropped: Sequence[str] = ()) -> JobSpec:
@@ -158,6 +176,8 @@ def apply_choice(spec: JobSpec, choice: Choice, dropped: Sequence[str] = ()) -> 
     update: dict[str, Any] = {"resources": resources, "env": {**spec.env, "TESSERA_VARIANT": v.name}}
     if spec.kernel:
         update["params"] = {**spec.params, "device": "cuda:0" if v.gpus else "cpu"}
+        if not v.gpus:
+            update["params"]["threads"] = max(1, int(v.cpus))  # the threads it holds, as measured
     chosen = choice.as_dict()
     if dropped:
         chosen["dropped"] = {"variants": list(dropped), "why": "more than this machine has"}

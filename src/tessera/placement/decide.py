@@ -58,6 +58,8 @@ def choose(
     deadline_s: float | None = None,
     max_cost_usd: float | None = None,
     size_label: str = "",
+    count: int = 1,
+    slots: Mapping[str, int] | None = None,
 ) -> Choice:
     """Choose a variant.
 
@@ -70,6 +72,9 @@ def choose(
         deadline_s: the latest acceptable finish, from now.
         max_cost_usd: the most a run may cost.
         size_label: ``n=4096``, for the explanation.
+        count: how many runs (array elements); they go in waves of ``slots`` at once, so
+            with 2 cores two 1-CPU runs take one wave and two 2-CPU runs take two (right-sizing).
+        slots: runs of each variant that fit side by side on the machine (default 1).
 
     Raises:
         SpecError: no variant, or no variant meets the deadline or the cost limit.
@@ -81,8 +86,9 @@ def choose(
         p = predicted_s.get(v.name)
         rate = usd_per_hour.get(v.name, 0.0)
         w = wait_s.get(v.device, 0.0)
-        opts.append(Option(v.name, v.device, p, w, rate, None if p is None else w + p,
-                           None if p is None else rate * p / 3600.0))
+        waves = -(-max(count, 1) // max(1, (slots or {}).get(v.name, 1)))
+        opts.append(Option(v.name, v.device, p, w, rate, None if p is None else w + waves * p,
+                           None if p is None else count * rate * p / 3600.0))
     known = [o for o in opts if o.predicted_s is not None]
     if not known:
         first = opts[0]

@@ -30,8 +30,17 @@ _MIN_S = 1e-6
 
 
 def device_kind(device: str) -> str:
-    """``cpu`` for ``cpu``, ``gpu`` for ``cuda``, ``cuda:0``, ``gpu``."""
-    return "cpu" if str(device).startswith("cpu") else "gpu"
+    """``cpu`` for ``cpu``, ``gpu`` for ``cuda``, ``cuda:0``, ``gpu``; ``cpu/2`` (2 threads) stays."""
+    d = str(device)
+    if d.startswith("cpu/"):
+        return d
+    return "cpu" if d.startswith("cpu") else "gpu"
+
+
+def with_threads(device: str, threads: Any) -> str:
+    """A CPU curve measured at a fixed thread count is its own device: ``cpu/2``."""
+    kind = device_kind(device)
+    return f"{kind}/{int(threads)}" if kind == "cpu" and threads else kind
 
 
 @dataclass(frozen=True)
@@ -115,15 +124,18 @@ class RuntimeModel:
         for r in profiles:
             if r.get("warm_s") is None:
                 continue
-            key = model_key(str(r["kernel"]), r.get("params") or {})
-            pts[(key, device_kind(str(r["device"])))].append((float(r["size"]), float(r["warm_s"])))
+            params = r.get("params") or {}
+            key = model_key(str(r["kernel"]), params)
+            pts[(key, with_threads(str(r["device"]), params.get("threads")))].append(
+                (float(r["size"]), float(r["warm_s"])))
         for key, dev, size, seconds in history:
             pts[(key, device_kind(dev))].append((size, seconds))
         return cls(pts)
 
-    def predict(self, key: str, device: str, size: float) -> float | None:
-        """Seconds for ``key`` on ``device`` at ``size``; None when nothing was measured for it."""
-        c = self.curves.get((key, device_kind(device)))
+    def predict(self, key: str, device: str, size: float, threads: int | None = None) -> float | None:
+        """Seconds for ``key`` on ``device`` at ``size`` (on the CPU: with ``threads`` when that
+        was measured, else the default thread count); None when nothing was measured for it."""
+        c = self.curves.get((key, with_threads(device, threads))) or self.curves.get((key, device_kind(device)))
         return None if c is None else c.predict(size)
 
     def loo_errors(self) -> list[dict[str, Any]]:
