@@ -161,10 +161,13 @@ def right_sizing() -> list[dict[str, Any]]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--json", type=Path, help="write the figures here")
+    ap.add_argument("--profiles", type=Path, default=PROFILES / "seed_a10g_r5.json",
+                    help="profiles with cpu and cuda rows for the seed cases ({'profiles': [...]}, e.g. from a GPU "
+                         "machine's `tessera bench --suite seed --devices cpu,cuda:0 --json`); default: the seed's")
     args = ap.parse_args()
     c = cat.load(None)
     rates = {"cpu": c.find("r5.4xlarge").rate(), "gpu": c.find("g5.8xlarge").rate()}
-    rows = load("seed_a10g_r5.json")
+    rows = list(json.loads(args.profiles.read_text())["profiles"])
     doc: dict[str, Any] = {"rates_usd_per_hour": rates, "modes": {}}
     print("Placement on the seed suite over RECORDED profiles (seed figures: r5.4xlarge CPU, g5.8xlarge A10G GPU);")
     print(f"prices: r5.4xlarge ${rates['cpu']}/h, g5.8xlarge ${rates['gpu']}/h (catalog, on-demand us-east-1)\n")
@@ -194,7 +197,7 @@ def main() -> None:
     print("queue run (all nine at once; one CPU and one GPU instance; makespan s, recorded predictions)")
     for k, v in q.items():
         print(f"  {k:28} {v:8.2f}")
-    sub = through_submit(PROFILES / "seed_a10g_r5.json")
+    sub = through_submit(args.profiles)
     doc["through_submit"] = sub
     same = sub == doc["modes"]["recorded"]["tessera --optimize time"]["devices"]
     print(f"\nthrough tessera's submit path (dry run): {''.join(d[0] for d in sub)} "
