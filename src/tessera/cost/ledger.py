@@ -79,24 +79,25 @@ class AttemptRow:
 
 @dataclass(frozen=True)
 class AttemptCost:
-    attempt_id: int
-    job_id: int
-    ref: str
-    project: str
-    queue: str
-    array_id: int | None
-    state: str
+    """An attempt (``row``) and what it cost."""
+
+    row: AttemptRow
     seconds: float
     share: float
     usd_per_hour: float
     rate: str
-    spot: bool
     usd: float
     waste: bool
     open: bool
 
+    attempt_id = property(lambda self: self.row.attempt_id)
+    job_id = property(lambda self: self.row.job_id)
+    ref = property(lambda self: self.row.ref)
+    array_id = property(lambda self: self.row.array_id)
+
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        return {**d.pop("row"), **d}
 
 
 def attempt_cost(row: AttemptRow, rates: Sequence[Rate], now: float) -> AttemptCost | None:
@@ -109,19 +110,18 @@ def attempt_cost(row: AttemptRow, rates: Sequence[Rate], now: float) -> AttemptC
                                                  - row.started_at)
     share = rate.share(row.cpus, row.memory_mb, row.gpus)
     per_h = rate.usd_per_hour(row.spot)
-    return AttemptCost(row.attempt_id, row.job_id, row.ref, row.project, row.queue, row.array_id, row.state,
-                       seconds, share, per_h, rate.name, row.spot, share * per_h * seconds / 3600.0,
+    return AttemptCost(row, seconds, share, per_h, rate.name, share * per_h * seconds / 3600.0,
                        waste=not is_open and row.state not in FREE and row.state != "succeeded", open=is_open)
 
 
 def group_key(c: AttemptCost, by: str) -> str:
     if by == "project":
-        return c.project
+        return c.row.project
     if by == "queue":
-        return c.queue
+        return c.row.queue
     if by == "array":
         return str(c.array_id) if c.array_id is not None else "-"
-    return c.ref
+    return str(c.ref)
 
 
 def roll_up(costs: Iterable[AttemptCost], by: str) -> list[dict[str, Any]]:
