@@ -123,5 +123,11 @@ def _reason(best: Option, known: Sequence[Option], optimize: str, size_label: st
     b_t, o_t = best.finish_s or 0.0, other.finish_s or 0.0
     speed = f"{o_t / b_t:.3g}× faster" if b_t > 0 and o_t >= b_t else f"{b_t / o_t:.3g}× slower" if o_t > 0 else "as fast"
     wait = f" (incl. {best.wait_s:.3g} s queue wait)" if best.wait_s > 0 else ""
-    return (f"{best.variant}: {speed}{at}{wait}, ${best.usd or 0:.4g} vs ${other.usd or 0:.4g} "
+    return (f"{best.variant}: {speed}{at}{wait}, {usd(best.usd)} vs {usd(other.usd)} "
             f"for {other.variant}; optimizing {optimize}")
+
+
+def usd(x: float | None) -> str:
+    """Dollars for people: cents above a dollar, six decimals below (no exponents)."""
+    x = x or 0.0
+    return f"${x:,.2f}" if x >= 1 else f"${x:.6f}"
