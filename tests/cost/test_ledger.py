@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from tessera.client import Client
 from tessera.cost import db
@@ -77,3 +78,26 @@ def test_totals_equal_the_sum_of_attempts_on_real_runs(home: Path) -> None:
         # a price change applies from now on: earlier attempts keep the rate of their time
         db.add_rate(c.store, Rate(time.time(), "dearer", 360.0, None, cpus=2, memory_mb=4096, gpus=0))
         assert sum(k.usd for k in _costs(c.store, c.total)) == pytest.approx(total)
+
+
+def test_attempts_the_spot_side_ran_on_spot_are_priced_at_spot(home: Path) -> None:
+    """The spot side (issue 5) records each attempt's capacity in ``spot_attempts``."""
+    from tessera.cli.cost import _costs
+
+    with Client(home=str(home), cpus=2) as c:
+        db.add_rate(c.store, Rate(0.0, "box", 36.0, 12.0, cpus=2, memory_mb=4096, gpus=0))
+        c.submit(fixtures.sleep_for, 0.05).result(timeout=120)
+        c.submit(fixtures.sleep_for, 0.05).result(timeout=120)
+        first, second = sorted(a.id for a in c.store.attempts())
+        with c.store.engine.begin() as conn:  # the spot side's table if it is there, else its two key columns
+            conn.exec_driver_sql("CREATE TABLE IF NOT EXISTS spot_attempts (attempt_id INTEGER PRIMARY KEY, "
+                                 "capacity VARCHAR(16) NOT NULL)")
+            table = sa.Table("spot_attempts", sa.MetaData(), autoload_with=conn)
+            blank = {col.name: (False if isinstance(col.type, sa.Boolean) else
+                                0 if isinstance(col.type, sa.Integer | sa.Float | sa.Numeric) else "")
+                     for col in table.columns if not col.nullable}
+            conn.execute(table.insert(), [{**blank, "attempt_id": first, "capacity": "spot"},
+                                          {**blank, "attempt_id": second, "capacity": "on_demand"}])
+        by_id = {k.attempt_id: k for k in _costs(c.store, c.total)}
+        assert by_id[first].row.spot and by_id[first].usd_per_hour == 12.0
+        assert not by_id[second].row.spot and by_id[second].usd_per_hour == 36.0

@@ -137,16 +137,25 @@ def attempt_rows(store: Store, project: str | None = None, job_ids: Sequence[int
     out = []
     spot_specs: dict[int, bool] = {}
     with translated("reading attempts"), store.engine.connect() as conn:
+        on_spot = _spot_attempts(conn)
         for r in conn.execute(q):
             placed = json.loads(r.placement or "{}")
             gpus = placed.get("gpus")
-            spot = placed.get("capacity") == "spot" or _spot_spec(conn, r.array_id, r.spec, spot_specs)
+            spot = (r.id in on_spot or placed.get("capacity") == "spot"
+                    or _spot_spec(conn, r.array_id, r.spec, spot_specs))
             out.append(AttemptRow(
                 r.id, r.job_id, f"{r.array_id}_{r.array_index}" if r.array_id is not None else str(r.job_id),
                 r.project, r.queue, r.array_id, r.state, r.started_at, r.ended_at,
                 float(placed.get("cpus", r.cpus)), placed.get("memory_mb", r.memory_mb),
                 len(gpus) if isinstance(gpus, list) else int(r.gpus), spot))
     return out
+
+
+def _spot_attempts(conn: Any) -> set[int]:
+    """Attempts the spot side (issue 5) ran on spot capacity: its ``spot_attempts`` table, when present."""
+    if not conn.dialect.has_table(conn, "spot_attempts"):
+        return set()
+    return set(conn.exec_driver_sql("SELECT attempt_id FROM spot_attempts WHERE capacity = 'spot'").scalars())
 
 
 def _spot_spec(conn: Any, array_id: int | None, spec: str | None, memo: dict[int, bool]) -> bool:
