@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -105,16 +106,30 @@ def set_budget(store: Store, project: str, limit_usd: float, warn_at: float, act
         conn.execute(t.budgets.delete().where(t.budgets.c.project == project))
         conn.execute(t.budgets.insert().values(project=project, limit_usd=limit_usd, warn_at=warn_at, action=action,
                                                created_at=time.time()))
+    _budget_cache.pop(store, None)
 
 
-def budgets(store: Store) -> dict[str, dict[str, Any]]:
+#: Submits read budgets through a short cache (a read costs about as much as a small submit):
+#: a budget set by another process applies to a running client within this many seconds.
+BUDGET_CACHE_S = 2.0
+_budget_cache: weakref.WeakKeyDictionary[Store, tuple[float, dict[str, dict[str, Any]]]] = weakref.WeakKeyDictionary()
+
+
+def budgets(store: Store, cached: bool = False) -> dict[str, dict[str, Any]]:
+    if cached:
+        hit = _budget_cache.get(store)
+        if hit is not None and hit[0] > time.monotonic():
+            return hit[1]
     with translated("reading budgets"), store.engine.connect() as conn:
-        return {r.project: dict(r._mapping) for r in conn.execute(select(t.budgets))}
+        out = {r.project: dict(r._mapping) for r in conn.execute(select(t.budgets))}
+    _budget_cache[store] = (time.monotonic() + BUDGET_CACHE_S, out)
+    return out
 
 
 def remove_budget(store: Store, project: str) -> None:
     with translated("removing a budget"), store.engine.begin() as conn:
         n = conn.execute(t.budgets.delete().where(t.budgets.c.project == project)).rowcount
+    _budget_cache.pop(store, None)
     if not n:
         raise NotFoundError(f"project {project!r} has no budget", "see `tessera budget ls`")
 

@@ -65,7 +65,7 @@ def guard(store: db.Store, specs: Sequence[JobSpec], total: Capacity, catalog: c
           now: float | None = None) -> Guarded:
     """Apply budgets to a batch; raises ``BudgetError`` (nothing stored) when one refuses a job."""
     out = Guarded(list(specs), [False] * len(specs))
-    budgets = db.budgets(store)
+    budgets = db.budgets(store, cached=True)
     if not budgets or not any(s.project in budgets for s in specs):
         return out
     now = time.time() if now is None else now
