@@ -49,7 +49,7 @@ def test_totals_equal_the_sum_of_attempts_on_real_runs(home: Path) -> None:
 
     with Client(home=str(home), cpus=2) as c:
         db.add_rate(c.store, Rate(0.0, "test-box", 36.0, 12.0, cpus=2, memory_mb=4096, gpus=0))
-        ok = [c.submit(fixtures.sleep_for, 0.2, project="alpha"), c.submit(fixtures.sleep_for, 0.1, project="beta",
+        ok = [c.submit(fixtures.sleep_for, 0.2, project="alpha", tags={"workflow": "wf1"}), c.submit(fixtures.sleep_for, 0.1, project="beta",
                                                                              queue="default", cpus=2)]
         bad = c.submit(fixtures.boom, project="alpha", retries=1)
         arr = c.map_async(fixtures.square, [1, 2, 3], project="beta")
@@ -64,7 +64,8 @@ def test_totals_equal_the_sum_of_attempts_on_real_runs(home: Path) -> None:
         for a, k in zip(sorted(attempts, key=lambda a: a.id), sorted(costs, key=lambda k: k.attempt_id), strict=True):
             assert k.usd == pytest.approx(k.share * 36.0 * ((a.ended_at or 0) - a.started_at) / 3600)
         total = sum(k.usd for k in costs)
-        for by in ("project", "queue", "job", "array"):
+        assert {g["workflow"]: g["attempts"] for g in roll_up(costs, "workflow")}["wf1"] == 1
+        for by in ("project", "queue", "job", "array", "workflow"):
             groups = roll_up(costs, by)
             assert sum(g["usd"] for g in groups) == pytest.approx(total)
             assert sum(g["attempts"] for g in groups) == len(costs)

@@ -208,11 +208,11 @@ def explain_placement(job: Any) -> list[str]:
 @cost_app.callback(invoke_without_command=True)
 def cost(
     ctx: typer.Context,
-    by: Annotated[str, typer.Option(help="Group by project, queue, job or array.")] = "project",
+    by: Annotated[str, typer.Option(help="Group by project, queue, job, array or workflow.")] = "project",
     project: Annotated[str | None, typer.Option(help="Only this project.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Dollars spent, per project (or queue, job, array), with the waste of failed attempts."""
+    """Dollars spent, per project (or queue, job, array, workflow), with the waste of failed attempts."""
     if ctx.invoked_subcommand is not None:
         return
     from rich.table import Table

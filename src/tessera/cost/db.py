@@ -150,20 +150,30 @@ def attempt_rows(store: Store, project: str | None = None, job_ids: Sequence[int
     if conds:
         q = q.where(and_(*conds))
     out = []
-    spot_specs: dict[int, bool] = {}
+    tags: dict[int, dict[str, str]] = {}
     with translated("reading attempts"), store.engine.connect() as conn:
         on_spot = _spot_attempts(conn)
         for r in conn.execute(q):
             placed = json.loads(r.placement or "{}")
             gpus = placed.get("gpus")
-            spot = (r.id in on_spot or placed.get("capacity") == "spot"
-                    or _spot_spec(conn, r.array_id, r.spec, spot_specs))
+            own = _tags(conn, r.job_id, r.array_id, r.spec, tags)
+            spot = r.id in on_spot or placed.get("capacity") == "spot" or own.get("capacity") == "spot"
             out.append(AttemptRow(
                 r.id, r.job_id, f"{r.array_id}_{r.array_index}" if r.array_id is not None else str(r.job_id),
                 r.project, r.queue, r.array_id, r.state, r.started_at, r.ended_at,
                 float(placed.get("cpus", r.cpus)), placed.get("memory_mb", r.memory_mb),
-                len(gpus) if isinstance(gpus, list) else int(r.gpus), spot))
+                len(gpus) if isinstance(gpus, list) else int(r.gpus), spot, own.get("workflow")))
     return out
+
+
+def _tags(conn: Any, job_id: int, array_id: int | None, spec: str | None, memo: dict[int, dict[str, str]]) -> dict[str, str]:
+    """The job's tags (an element's are its array's), parsed once per job."""
+    owner = array_id if array_id is not None else job_id
+    if owner not in memo:
+        if array_id is not None:
+            spec = conn.execute(select(t.jobs.c.spec).where(t.jobs.c.id == array_id)).scalar()
+        memo[owner] = dict(json.loads(spec).get("tags") or {}) if spec and '"tags"' in spec else {}
+    return memo[owner]
 
 
 def _spot_attempts(conn: Any) -> set[int]:
@@ -171,15 +181,3 @@ def _spot_attempts(conn: Any) -> set[int]:
     if not conn.dialect.has_table(conn, "spot_attempts"):
         return set()
     return set(conn.exec_driver_sql("SELECT attempt_id FROM spot_attempts WHERE capacity = 'spot'").scalars())
-
-
-def _spot_spec(conn: Any, array_id: int | None, spec: str | None, memo: dict[int, bool]) -> bool:
-    """Whether the job (or its array) asked for spot capacity (the tag ``capacity: spot``)."""
-    if array_id is not None:
-        if array_id not in memo:
-            parent = conn.execute(select(t.jobs.c.spec).where(t.jobs.c.id == array_id)).scalar()
-            memo[array_id] = _spot_spec(conn, None, parent, memo)
-        return memo[array_id]
-    if not spec or "spot" not in spec:
-        return False
-    return bool(json.loads(spec).get("tags", {}).get("capacity") == "spot")

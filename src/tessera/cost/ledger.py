@@ -19,7 +19,7 @@ from typing import Any
 
 OPEN = frozenset({"starting", "running"})
 FREE = frozenset({"unstarted"})
-BY = ("project", "queue", "job", "array")
+BY = ("project", "queue", "job", "array", "workflow")
 
 
 @dataclass(frozen=True)
@@ -75,6 +75,7 @@ class AttemptRow:
     memory_mb: int | None
     gpus: int
     spot: bool = False
+    workflow: str | None = None  # the job's ``workflow`` tag (set by tessera's workflows)
 
 
 @dataclass(frozen=True)
@@ -121,6 +122,8 @@ def group_key(c: AttemptCost, by: str) -> str:
         return c.row.queue
     if by == "array":
         return str(c.array_id) if c.array_id is not None else "-"
+    if by == "workflow":
+        return c.row.workflow or "-"
     return str(c.ref)
 
 
