@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 from tessera.errors import CycleError, InfeasibleError, NotFoundError, SpecError
@@ -74,6 +75,9 @@ def _cost_hooks(store: Store, specs: Sequence[JobSpec], total: Capacity,
     g = guard(store, specs, total)
     if notes is not None:
         notes.extend(g.notes)
+    else:
+        for note in g.notes:  # the SDK has no console: say it through logging
+            logging.getLogger("tessera.budget").warning("%s", note)
     return g.specs, g.holds
 
 
