@@ -48,6 +48,10 @@ def test_sign_in_build_submit_and_read_logs(page: Any, live_server: LiveServer, 
     shot(page, "01-sign-in-refused")
     sign_in(page, live_server.token)
     assert "project default" in page.get_by_test_id("who").inner_text()
+    # a reload keeps the session (the cookie) and asks the server for the CSRF token again,
+    # which the submission below needs
+    page.reload()
+    page.get_by_test_id("who").filter(has_text="project default").wait_for()
 
     page.get_by_role("link", name="Editor").click()
     page.get_by_test_id("palette-array.random").wait_for()
