@@ -48,6 +48,10 @@ def test_sign_in_build_submit_and_read_logs(page: Any, live_server: LiveServer, 
     shot(page, "01-sign-in-refused")
     sign_in(page, live_server.token)
     assert "project default" in page.get_by_test_id("who").inner_text()
+    # a reload keeps the session (the cookie) and asks the server for the CSRF token again,
+    # which the submission below needs
+    page.reload()
+    page.get_by_test_id("who").filter(has_text="project default").wait_for()
 
     page.get_by_role("link", name="Editor").click()
     page.get_by_test_id("palette-array.random").wait_for()
@@ -134,7 +138,7 @@ def test_dashboard_views_on_live_data(page: Any, live_server: LiveServer) -> Non
                                            "command": ["sh", "-c", "echo line one; echo line two; echo oops >&2"]})
     bad = live_server.api("POST", "/jobs", {"name": "breaks", "queue": "batch", "command": ["sh", "-c", "exit 3"]})
     busy = live_server.api("POST", "/jobs", {"name": "busy", "command": [
-        sys.executable, "-c", "import time\nt = time.time()\nwhile time.time() - t < 4: pass"]})
+        sys.executable, "-c", "import time\nt = time.time()\nwhile time.time() - t < 5: pass"]})
     ok_id, bad_id = ok["ids"][0], bad["ids"][0]
     sign_in(page, live_server.token)
 
@@ -150,9 +154,11 @@ def test_dashboard_views_on_live_data(page: Any, live_server: LiveServer) -> Non
     table = page.get_by_test_id("jobs")
     table.get_by_role("link", name=bad_id, exact=True).wait_for()
     page.get_by_label("state").select_option("failed")
-    page.wait_for_function("id => !document.querySelector('[data-testid=jobs]') || "
-                           "![...document.querySelectorAll('[data-testid=jobs] td:first-child')].some(td => td.textContent === id)",
-                           arg=ok_id)
+    # the filtered table: the failed job is listed, the succeeded one is not
+    page.wait_for_function("""([bad, ok]) => {
+        const ids = [...document.querySelectorAll('[data-testid=jobs] td:first-child')].map(td => td.textContent);
+        return ids.includes(bad) && !ids.includes(ok);
+    }""", arg=[bad_id, ok_id])
     rows = page.get_by_test_id("jobs").locator("tbody tr")
     assert rows.count() >= 1
     for i in range(rows.count()):
@@ -171,6 +177,7 @@ def test_dashboard_views_on_live_data(page: Any, live_server: LiveServer) -> Non
     # a job that keeps a CPU busy for seconds: its samples are charted, then it gets a verdict
     page.goto(f"/#/jobs/{busy['ids'][0]}")
     page.get_by_test_id("verdict").wait_for(timeout=120_000)
+    page.get_by_test_id("use-1").get_by_test_id("chart").nth(2).wait_for()
     assert page.get_by_test_id("use-1").get_by_test_id("chart").count() == 3  # busy, memory, IO
     assert page.get_by_test_id("use-1").locator("canvas").count() == 3
     shot(page, "09-utilisation")

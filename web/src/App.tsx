@@ -33,7 +33,8 @@ export function App() {
       .catch(() => setSession(null));
   }, []);
 
-  if (session === undefined) return <div className="muted pad">Connecting…</div>;
+  // The view loads while the session is asked for (one round trip less on first load); any
+  // 401 on the way shows the sign-in form.
   if (session === null) return <SignIn onSignedIn={setSession} />;
 
   const [view, arg] = route;
@@ -75,7 +76,7 @@ export function App() {
           ))}
         </nav>
         <span className="who" data-testid="who">
-          {session.project ? `project ${session.project}` : ""} {session.role ? `· ${session.role}` : ""}
+          {session?.project ? `project ${session.project}` : ""} {session?.role ? `· ${session.role}` : ""}
         </span>
         <button
           className="link"

@@ -17,6 +17,7 @@ import {
 import "@xyflow/react/dist/style.css";
 import { useCallback, useEffect, useMemo, useRef, useState, type DragEvent } from "react";
 import { ApiError, Missing } from "../api";
+import { poll } from "../ui/poll";
 import { getRun, listComponents, submit, validate, type WorkflowRun } from "../workflowsApi";
 import { ComponentsContext } from "./context";
 import { Inspector } from "./Inspector";
@@ -168,8 +169,6 @@ function Canvas({ components }: { components: ComponentInfo[] }) {
   // Live step states of the submitted workflow, painted on the canvas.
   useEffect(() => {
     if (!run) return;
-    let stop = false;
-    let timer: number | undefined;
     const paint = (r: WorkflowRun) => {
       const steps = new Map(r.steps.map((s) => [s.name, s]));
       setNodes((ns) =>
@@ -180,25 +179,20 @@ function Canvas({ components }: { components: ComponentInfo[] }) {
         }),
       );
     };
-    const poll = async () => {
+    return poll(async (stopped) => {
       try {
         const r = await getRun(run.id);
-        if (stop) return;
+        if (stopped()) return null;
         paint(r);
         if (FINAL.has(r.state)) {
           setMessage({ kind: r.state === "succeeded" ? "ok" : "error", text: `Workflow ${r.id} ${r.state}.` });
-          return;
+          return null;
         }
       } catch (e) {
-        if (!stop) setMessage({ kind: "error", text: errorText(e) });
+        if (!stopped()) setMessage({ kind: "error", text: errorText(e) });
       }
-      if (!stop) timer = window.setTimeout(poll, 700);
-    };
-    poll();
-    return () => {
-      stop = true;
-      if (timer !== undefined) window.clearTimeout(timer);
-    };
+      return 700;
+    });
   }, [run, setNodes]);
 
   const save = () => {

@@ -1,30 +1,27 @@
-// Hash routes (#/jobs/12): they work under whatever prefix the server mounts the dashboard at,
-// and need no server-side fallback.
+// Hash routes (#/jobs/12?state=failed): they work under whatever prefix the server mounts the
+// dashboard at, and need no server-side fallback.
 import { useEffect, useState } from "react";
 
-export function useRoute(): string[] {
-  const read = () => (window.location.hash.replace(/^#\/?/, "").split("?")[0] || "queues").split("/");
-  const [parts, setParts] = useState(read);
+function useHash(): string {
+  const [hash, setHash] = useState(window.location.hash);
   useEffect(() => {
-    const on = () => setParts(read());
+    const on = () => setHash(window.location.hash);
     window.addEventListener("hashchange", on);
     return () => window.removeEventListener("hashchange", on);
   }, []);
-  return parts;
+  return hash;
 }
 
-export function go(path: string): void {
-  window.location.hash = "#/" + path.replace(/^\//, "");
+/** The path of the hash route as parts (`#/jobs/12` → ["jobs", "12"]); the queues view by default. */
+export function useRoute(): string[] {
+  return (useHash().replace(/^#\/?/, "").split("?")[0] || "queues").split("/");
 }
 
 /** The query part of the hash route (#/jobs?state=failed). */
 export function useHashQuery(): URLSearchParams {
-  const read = () => new URLSearchParams(window.location.hash.split("?")[1] ?? "");
-  const [q, setQ] = useState(read);
-  useEffect(() => {
-    const on = () => setQ(read());
-    window.addEventListener("hashchange", on);
-    return () => window.removeEventListener("hashchange", on);
-  }, []);
-  return q;
+  return new URLSearchParams(useHash().split("?")[1] ?? "");
+}
+
+export function go(path: string): void {
+  window.location.hash = "#/" + path.replace(/^\//, "");
 }

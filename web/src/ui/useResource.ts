@@ -2,6 +2,7 @@
 // honest outcomes: the data, a route the server does not offer, or an error.
 import { useCallback, useEffect, useState } from "react";
 import { get, Missing } from "../api";
+import { poll } from "./poll";
 
 export type Resource<T> =
   | { status: "loading" }
@@ -20,27 +21,20 @@ export function useResource<T>(path: string | null, refreshMs = 0): [Resource<T>
   }
   useEffect(() => {
     if (path === null) return;
-    let stop = false;
-    let timer: number | undefined;
-    const load = async () => {
+    return poll(async (stopped) => {
       try {
         const data = await get<T>(path);
-        if (!stop) setState({ status: "ok", data });
+        if (!stopped()) setState({ status: "ok", data });
       } catch (e) {
-        if (stop) return;
+        if (stopped()) return null;
         if (e instanceof Missing) {
           setState({ status: "missing", path: e.path, said: e.said });
-          return; // a missing route stays missing: stop polling it
+          return null; // a missing route stays missing: stop polling it
         }
         setState({ status: "error", message: e instanceof Error ? e.message : String(e) });
       }
-      if (!stop && refreshMs > 0) timer = window.setTimeout(load, refreshMs);
-    };
-    load();
-    return () => {
-      stop = true;
-      if (timer !== undefined) window.clearTimeout(timer);
-    };
+      return refreshMs > 0 ? refreshMs : null;
+    });
   }, [path, refreshMs, tick]);
   const reload = useCallback(() => setTick((t) => t + 1), []);
   return [state, reload];

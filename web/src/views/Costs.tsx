@@ -2,6 +2,7 @@
 import { useState } from "react";
 import { Chart } from "../ui/Chart";
 import { duration, usd } from "../ui/format";
+import { Head } from "../ui/Head";
 import { Empty, Shown } from "../ui/Shown";
 import { useResource } from "../ui/useResource";
 
@@ -72,15 +73,7 @@ export function Costs() {
                 <div className="muted">All charges fall in one {BUCKETS.find(([, s]) => s === bucket)?.[0]}: pick a shorter period to see them over time.</div>
               )}
               <table data-testid="costs">
-                <thead>
-                  <tr>
-                    <th>{by}</th>
-                    <th className="num">cost</th>
-                    <th className="num">of which wasted</th>
-                    <th className="num">attempts</th>
-                    <th className="num">time</th>
-                  </tr>
-                </thead>
+                <Head cols={[by, "#cost", "#of which wasted", "#attempts", "#time"]} />
                 <tbody>
                   {data.groups.map((g) => (
                     <tr key={String(g[by])}>

@@ -2,6 +2,7 @@
 import { Chart } from "../ui/Chart";
 import { duration, usd, when } from "../ui/format";
 import { Empty, Shown } from "../ui/Shown";
+import { Head } from "../ui/Head";
 import { State } from "../ui/State";
 import { useResource } from "../ui/useResource";
 import { device, FINAL, jobRuntime, useJobCosts, type Job } from "./jobs";
@@ -156,18 +157,7 @@ export function JobPage({ id }: { id: string }) {
                 <div className="muted">No attempt has started.</div>
               ) : (
                 <table data-testid="attempts">
-                  <thead>
-                    <tr>
-                      <th>#</th>
-                      <th>state</th>
-                      <th>executor</th>
-                      <th>placement</th>
-                      <th>started</th>
-                      <th>runtime</th>
-                      <th>exit</th>
-                      <th>reason</th>
-                    </tr>
-                  </thead>
+                  <Head cols={["#", "state", "executor", "placement", "started", "runtime", "exit", "reason"]} />
                   <tbody>
                     {j.attempt_list.map((a) => (
                       <tr key={a.id}>
@@ -191,15 +181,7 @@ export function JobPage({ id }: { id: string }) {
 
               <h3>History</h3>
               <table data-testid="history">
-                <thead>
-                  <tr>
-                    <th>at</th>
-                    <th>from</th>
-                    <th>to</th>
-                    <th>reason</th>
-                    <th>detail</th>
-                  </tr>
-                </thead>
+                <Head cols={["at", "from", "to", "reason", "detail"]} />
                 <tbody>
                   {j.events.map((e, i) => (
                     <tr key={i}>

@@ -4,6 +4,7 @@ import { useState } from "react";
 import { items } from "../api";
 import { duration, usd, when } from "../ui/format";
 import { go, useHashQuery } from "../ui/router";
+import { Head } from "../ui/Head";
 import { Shown } from "../ui/Shown";
 import { State } from "../ui/State";
 import { useResource } from "../ui/useResource";
@@ -67,19 +68,7 @@ export function Jobs() {
           return (
             <>
               <table data-testid="jobs">
-                <thead>
-                  <tr>
-                    <th>id</th>
-                    <th>name</th>
-                    <th>state</th>
-                    <th>reason</th>
-                    <th>queue</th>
-                    <th>device</th>
-                    <th>submitted</th>
-                    <th>runtime</th>
-                    <th>cost</th>
-                  </tr>
-                </thead>
+                <Head cols={["id", "name", "state", "reason", "queue", "device", "submitted", "runtime", "cost"]} />
                 <tbody>
                   {jobs.map((j) => (
                     <tr key={j.id} className="clickable" onClick={() => go(`jobs/${j.id}`)}>

@@ -2,6 +2,7 @@
 // (GET /jobs/{ref}/logs answers {data, offset, size, done, attempt}).
 import { useEffect, useRef, useState } from "react";
 import { get, Missing } from "../api";
+import { poll } from "../ui/poll";
 
 interface Chunk {
   attempt: number | null;
@@ -18,44 +19,35 @@ export function Logs({ jobId }: { jobId: string }) {
   const [problem, setProblem] = useState<string | null>(null);
   const pre = useRef<HTMLPreElement>(null);
   useEffect(() => {
-    let stop = false;
-    let timer: number | undefined;
     let offset = 0;
     let attempt: number | null = null;
     let acc = "";
     setText(null);
     setProblem(null);
-    const load = async () => {
+    return poll(async (stopped) => {
       try {
         const c = await get<Chunk>(`/jobs/${jobId}/logs?stream=${stream}&offset=${offset}`);
-        if (stop) return;
+        if (stopped()) return null;
         if (c.attempt !== attempt) {
           // a new attempt started: its output replaces the previous one's
           attempt = c.attempt;
           acc = "";
           if (offset !== 0) {
             offset = 0;
-            timer = window.setTimeout(load, 0);
-            return;
+            return 0;
           }
         }
         acc += c.data;
         offset = c.offset;
         setText(acc);
         setLive(!c.done);
-        if (c.done) return;
+        return c.done ? null : 1000;
       } catch (e) {
-        if (stop) return;
+        if (stopped()) return null;
         setProblem(e instanceof Missing ? `This server offers no logs route (${e.message}).` : `Could not read the logs: ${e instanceof Error ? e.message : String(e)}`);
-        if (e instanceof Missing) return;
+        return e instanceof Missing ? null : 1000;
       }
-      if (!stop) timer = window.setTimeout(load, 1000);
-    };
-    load();
-    return () => {
-      stop = true;
-      if (timer !== undefined) window.clearTimeout(timer);
-    };
+    });
   }, [jobId, stream]);
   useEffect(() => {
     if (pre.current) pre.current.scrollTop = pre.current.scrollHeight;

@@ -1,6 +1,7 @@
 // Submitted workflows, and one workflow's steps with their live states and jobs.
 import { items } from "../api";
 import { when } from "../ui/format";
+import { Head } from "../ui/Head";
 import { Shown } from "../ui/Shown";
 import { State } from "../ui/State";
 import { useResource } from "../ui/useResource";
@@ -18,13 +19,7 @@ function Run({ id }: { id: string }) {
             {!FINAL.has(r.state) ? <span className="live">live</span> : null}
           </h2>
           <table data-testid="steps">
-            <thead>
-              <tr>
-                <th>step</th>
-                <th>state</th>
-                <th>jobs</th>
-              </tr>
-            </thead>
+            <Head cols={["step", "state", "jobs"]} />
             <tbody>
               {r.steps.map((s) => {
                 const jobs = s.jobs ?? (s.job_id !== undefined && s.job_id !== null ? [s.job_id] : []);
@@ -67,14 +62,7 @@ export function Workflows({ id }: { id?: string }) {
           if (runs.length === 0) return <div className="muted">No workflow has been submitted.</div>;
           return (
             <table data-testid="workflows">
-              <thead>
-                <tr>
-                  <th>id</th>
-                  <th>name</th>
-                  <th>state</th>
-                  <th>submitted</th>
-                </tr>
-              </thead>
+              <Head cols={["id", "name", "state", "submitted"]} />
               <tbody>
                 {runs.map((r) => (
                   <tr key={String(r.id)}>
