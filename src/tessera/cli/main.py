@@ -31,8 +31,11 @@ app.add_typer(queue_app, name="queue")
 
 def _mount_bench() -> None:
     from tessera.cli.bench import install
+    from tessera.cli.scale import autoscale_app, cluster_app
 
     app.add_typer(install(), name="bench", help="Benchmark the built-in kernels on CPU and GPU as tessera jobs.")
+    app.add_typer(autoscale_app, name="autoscale")
+    app.add_typer(cluster_app, name="cluster")
 
 
 _mount_bench()
@@ -348,9 +351,13 @@ def wait(
 
 
 @app.command()
-def up(foreground: Annotated[bool, typer.Option(help="Run in this terminal instead of the background.")] = False) -> None:
+def up(foreground: Annotated[bool, typer.Option(help="Run in this terminal instead of the background.")] = False,
+       executor: Annotated[str | None, typer.Option(help="local (this machine) or ray (a Ray cluster).")] = None,
+       ray_address: Annotated[str | None, typer.Option(help="auto, ray://HOST:10001 or HOST:6379.")] = None) -> None:
     """Start the controller for this TESSERA_HOME."""
-    s = _settings()
+    from tessera.cli.scale import choose_executor
+
+    s = choose_executor(executor, ray_address)
     if foreground:
         raise typer.Exit(daemon.serve(s))
     pid = daemon.ensure_running(s)
