@@ -37,3 +37,21 @@ def count_with_checkpoint(directory: str, steps: int, die_at: int) -> dict[str, 
         if attempt == 1 and state["step"] == die_at:
             os.kill(os.getpid(), signal.SIGKILL)
     return {**state, "attempt": attempt}
+
+
+def count_slowly(directory: str, steps: int, step_s: float) -> dict[str, int]:
+    """Count to ``steps``, one step every ``step_s`` seconds, checkpointing each step (one file per
+    job); an attempt that finds a checkpoint resumes from it."""
+    import time
+
+    path = Path(directory) / f"job-{os.environ['TESSERA_JOB_ID']}.json"
+    state = json.loads(path.read_text()) if path.exists() else {"step": 0, "resumed_from": 0}
+    if state["step"]:
+        state["resumed_from"] = state["step"]
+    while state["step"] < steps:
+        time.sleep(step_s)
+        state["step"] += 1
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state))
+        tmp.replace(path)
+    return {**state, "attempt": int(os.environ["TESSERA_ATTEMPT_NUMBER"])}

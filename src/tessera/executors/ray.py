@@ -250,6 +250,8 @@ class RayExecutor:
             return Outcome(la.attempt_id, la.job_id, "failed", Reason.LAUNCH_FAILED, detail=what[:500], exit_code=1,
                            ran_at=None, ended_at=ended, error=str(exc)[-4000:])
         spot = self._on_spot(run)
+        logger.warning("attempt %d of job %s lost with its %s: %s", la.attempt_id, la.ref,
+                       "spot node" if spot else "Ray worker or node", what)
         preempted = getattr(Reason, "PREEMPTED", None)
         if spot and preempted is not None:
             return Outcome(la.attempt_id, la.job_id, "preempted", preempted, detail=f"spot node lost: {what}"[:500],
