@@ -117,18 +117,23 @@ class Client:
     # ------------------------------------------------------------------ lifecycle
 
     def _start_embedded(self) -> None:
-        from tessera.executors import procs
-        from tessera.executors.local import LocalExecutor
+        from tessera.autoscale.apply import attach as attach_autoscaler
+        from tessera.executors.factory import build
 
         cm = daemon.hold_lock(self.settings)
         if not cm.__enter__():
             cm.__exit__(None, None, None)
             return  # a background controller took the home meanwhile: work through it
         self._lock_cm = cm
-        executor = LocalExecutor(self.total, self.settings.workers, self.settings.kill_grace_s,
-                                 scope=procs.store_scope(self.settings.db_url))
+        try:
+            executor = build(self.settings, self.total)
+        except BaseException:
+            cm.__exit__(None, None, None)
+            raise
+        self.total = executor.capacity()  # what submit checks jobs against: a Ray cluster's, for Ray
         self._controller = Controller(self.settings, self.store, executor)
         self._controller.on_terminal = self._ended
+        attach_autoscaler(self._controller)
         self._thread = threading.Thread(target=self._loop, name="tessera-controller", daemon=True)
         self._thread.start()
 

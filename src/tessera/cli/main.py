@@ -32,8 +32,11 @@ app.add_typer(queue_app, name="queue")
 
 def _mount_bench() -> None:
     from tessera.cli.bench import install
+    from tessera.cli.scale import autoscale_app, cluster_app
 
     app.add_typer(install(), name="bench", help="Benchmark the built-in kernels on CPU and GPU as tessera jobs.")
+    app.add_typer(autoscale_app, name="autoscale")
+    app.add_typer(cluster_app, name="cluster")
 
 
 _mount_bench()
@@ -428,17 +431,22 @@ def wait(
 @app.command()
 def up(
     foreground: Annotated[bool, typer.Option(help="Run in this terminal instead of the background.")] = False,
+    executor: Annotated[str | None, typer.Option(help="local (this machine) or ray (a Ray cluster).")] = None,
+    ray_address: Annotated[str | None, typer.Option(help="auto, ray://HOST:10001 or HOST:6379.")] = None,
     spot_slots: Annotated[int | None, typer.Option(help="How many local slots are spot (preemptible).")] = None,
     preemption_rate: Annotated[str | None, typer.Option(help="Preempt spot slots at this rate, e.g. 12/h.")] = None,
     preemption_trace: Annotated[Path | None, typer.Option(help="Preempt at the times (s) in this file.")] = None,
     preemption_seed: Annotated[int | None, typer.Option(help="Seed of the random preemption schedule.")] = None,
     notice_s: Annotated[float | None, typer.Option(help="Seconds of notice before SIGTERM (default 120).")] = None,
 ) -> None:
-    """Start the controller for this TESSERA_HOME (optionally with local spot slots that really get preempted)."""
+    """Start the controller for this TESSERA_HOME: local or on Ray, optionally with local spot slots
+    that really get preempted."""
+    from tessera.cli.scale import choose_executor
+
     s = _settings()
     spot_cli.apply(spot_cli.up_env(spot_slots, preemption_rate, preemption_trace, preemption_seed, notice_s,
                                    detect(s).cpus), daemon.running_pid(s) is not None)
-    s = _settings()  # again: the spot options are read from the environment
+    s = choose_executor(executor, ray_address)  # reads the spot options from the environment too
     _local_only(s)
     if foreground:
         raise typer.Exit(daemon.serve(s))
