@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import socket
-import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 import psutil
 
 from tessera.monitor import series
+from tessera.monitor.periodic import Periodic
 from tessera.store import Store
 
 logger = logging.getLogger(__name__)
@@ -106,8 +106,7 @@ class Sampler:
         self.gpus = gpus if gpus is not None else Gpus()
         self.host = socket.gethostname()
         self._seen: dict[int, _Seen] = {}
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._periodic = Periodic("tessera-sampler", interval, self.sample_once)
 
     def sample_once(self, now: float | None = None) -> int:
         """One round; returns how many readings were written."""
@@ -134,18 +133,8 @@ class Sampler:
         return len(rows)
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name="tessera-sampler", daemon=True)
-        self._thread.start()
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                self.sample_once()
-            except Exception:  # noqa: BLE001 - sampling must never stop the server
-                logger.exception("utilisation sampling failed")
+        self._periodic.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        self._periodic.stop(5)
         self.gpus.close()
