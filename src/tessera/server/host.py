@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import logging
+import signal
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -90,5 +91,9 @@ def serve(settings: Settings, opts: Options, ssl_certfile: str | None = None, ss
     with hosted(settings, opts) as ctx:
         if not tokens.any_live(ctx.store):
             logger.warning("no API token exists yet: create one with `tessera token create --role admin`")
+        # uvicorn shuts down gracefully on SIGTERM/SIGINT, then raises the signal again with the
+        # handlers it found: these make that a no-op, so the controller below is closed cleanly.
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: None)
         uvicorn.run(create_app(ctx), host=opts.host, port=opts.port, log_level="warning", access_log=False,
                     ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile, server_header=False)
