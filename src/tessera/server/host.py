@@ -76,7 +76,7 @@ def context(client: Client, opts: Options) -> Context:
     """The routes' context over a client's store and controller."""
     wildcard = opts.host in ("0.0.0.0", "::") and not opts.allowed_hosts
     return Context(settings=client.settings, store=client.store, total=client.total,
-                   poke=lambda deps: client._poke(deps, cancels=True),
+                   poke=lambda deps, cancels=True: client._poke(deps, cancels),
                    allowed_hosts=frozenset({"*"}) if wildcard else loopback_names({opts.host, *opts.allowed_hosts}),
                    allowed_origins=frozenset(o.lower().rstrip("/") for o in opts.allowed_origins),
                    secure_cookies=opts.tls, limiter=RateLimiter(opts.rate, opts.burst))
