@@ -103,6 +103,16 @@ def test_sampling_a_running_job_and_its_verdict(eight_cpus: Path, tmp_path: Path
         sdk.close()
 
 
+def test_old_samples_are_pruned(server: Server) -> None:
+    from tessera.monitor import series
+
+    store = server.ctx.store
+    series.write(store, [(1, 1, 1000.0, 50.0, 10.0, 0.0, 0.0, None, None),
+                         (1, 1, 2e9, 50.0, 10.0, 0.0, 0.0, None, None)])
+    Sampler(store, keep_s=3600).sample_once()  # the first round prunes
+    assert [s.at for s in series.of_attempt(store, 1)] == [2e9]
+
+
 class FakeNvml:
     """A stand-in for pynvml: two GPUs, one running our process."""
 

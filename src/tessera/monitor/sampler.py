@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import socket
 import time
 from dataclasses import dataclass
@@ -97,12 +98,21 @@ class Gpus:
                 self.nvml.nvmlShutdown()
 
 
-class Sampler:
-    """Reads every running attempt of this host each ``interval`` seconds; ``sample_once`` for tests."""
+KEEP_S = 30 * 86400  # readings are kept this long (TESSERA_SAMPLES_KEEP_DAYS)
+PRUNE_EVERY = 3600  # rounds between prunes
 
-    def __init__(self, store: Store, interval: float = 1.0, gpus: Gpus | None = None) -> None:
+
+class Sampler:
+    """Reads every running attempt of this host each ``interval`` seconds; ``sample_once`` for tests.
+    Readings older than ``keep_s`` are deleted now and then, so the table does not grow forever."""
+
+    def __init__(self, store: Store, interval: float = 1.0, gpus: Gpus | None = None,
+                 keep_s: float | None = None) -> None:
         self.store = store
         self.interval = interval
+        days = os.environ.get("TESSERA_SAMPLES_KEEP_DAYS")
+        self.keep_s = keep_s if keep_s is not None else (float(days) * 86400 if days else KEEP_S)
+        self._rounds = 0
         self.gpus = gpus if gpus is not None else Gpus()
         self.host = socket.gethostname()
         self._seen: dict[int, _Seen] = {}
@@ -130,6 +140,9 @@ class Sampler:
         for gone in set(self._seen) - live:
             del self._seen[gone]
         series.write(self.store, rows)
+        self._rounds += 1
+        if self._rounds % PRUNE_EVERY == 1:
+            series.prune(self.store, time.time() - self.keep_s)
         return len(rows)
 
     def start(self) -> None:
