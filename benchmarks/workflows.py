@@ -1,6 +1,7 @@
 """Workflow overhead: the same jobs run as a tessera workflow and submitted directly, side by side.
 
     .venv/bin/python benchmarks/workflows.py [--fan 200] [--chain 50] [--repeat 5]
+    .venv/bin/python benchmarks/workflows.py rtm [--n 512 --shots 16 --steps 2000]   (benchmarks/_rtm.py)
 
 Two shapes, each timed from submission until every job ended, in a fresh TESSERA_HOME with an
 embedded controller (SQLite, two workers):
@@ -102,6 +103,11 @@ def _paired(direct: Callable[[Client, int, str], float], flow: Callable[[Client,
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["rtm"]:  # the RTM part (issue 6's performance target): benchmarks/_rtm.py
+        import _rtm
+
+        _rtm.main(sys.argv[2:])
+        return
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--fan", type=int, default=200, help="elements of the fan-out")
     ap.add_argument("--chain", type=int, default=50, help="steps of the chain")

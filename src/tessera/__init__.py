@@ -31,6 +31,7 @@ _WHERE = {
     "JobFailedError": "tessera.errors",
     "WaitTimeoutError": "tessera.errors",
     "component": "tessera.workflows.registry",
+    "context": "tessera.runtime",
     "Workflow": "tessera.workflows.builder",
 }
 __all__ = sorted(_WHERE)

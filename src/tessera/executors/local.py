@@ -122,6 +122,11 @@ class LocalExecutor:
                 self._launch_python(run, queued)
         except OSError as e:
             del self._runs[launch.attempt_id]
+            if launch.kind != "command" and isinstance(e, BrokenPipeError | ConnectionResetError):
+                # the worker died before its death was seen: the attempt never started (requeued free)
+                self._done.append(Outcome(launch.attempt_id, launch.job_id, "unstarted", Reason.WORKER_LOST,
+                                          detail=f"its worker exited before it started ({e})", ended_at=time.time()))
+                return
             self._done.append(Outcome(launch.attempt_id, launch.job_id, "failed", Reason.LAUNCH_FAILED,
                                       detail=f"{type(e).__name__}: {e}", exit_code=127, ended_at=time.time()))
 
@@ -198,6 +203,17 @@ class LocalExecutor:
         self._done = []
         return out
 
+    def set_pool(self, n: int) -> None:
+        """Keep ``n`` warm CPU workers (the autoscaler's target): start idle ones, or stop idle ones."""
+        self.warm = max(0, n)
+        cpu = [w for w in self._workers if not w.key]
+        for _ in range(self.warm - len(cpu)):
+            self._spawn(())
+        idle = [w for w in cpu if not w.queue]
+        for w in idle[: max(0, len(cpu) - self.warm)]:
+            self._stop_worker(w)
+            self._workers.remove(w)
+
     # ------------------------------------------------------------------ commands
 
     def _launch_command(self, run: _Run) -> None:
@@ -251,7 +267,8 @@ class LocalExecutor:
     def _killed(self, run: _Run, code: int | None, ended: float, usage: dict[str, float]) -> Outcome:
         la = run.launch
         why = run.killing
-        status = {Reason.TIMEOUT: "timed_out", Reason.CANCELLED_BY_USER: "cancelled", Reason.OOM: "failed"}.get(
+        status = {Reason.TIMEOUT: "timed_out", Reason.CANCELLED_BY_USER: "cancelled", Reason.OOM: "failed",
+                  Reason.PREEMPTED: "preempted"}.get(
             why, "lost")  # type: ignore[arg-type]
         detail = {
             Reason.TIMEOUT: f"ran past its timeout of {la.timeout_s:g} s" if la.timeout_s else "timeout",
