@@ -259,7 +259,7 @@ def show(job_id: str, as_json: Annotated[bool, typer.Option("--json")] = False) 
                             "events": [render.event_dict(e) for e in events]}))
     else:
         render.show(job, attempts, events, elements)
-        for line in spot_cli.lines(store, [job.id]):
+        for line in spot_cli.lines(store, [job.id], _settings().scratch_dir):
             render.console.print(line)
 
 
