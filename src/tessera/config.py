@@ -23,6 +23,8 @@ class Settings:
     ``$TESSERA_HOME/config.yaml``. ``gpus`` declares logical GPUs (for tests, or to hide some).
     ``pipeline`` caps how many small Python attempts a busy worker may hold queued (1 turns it
     off); the controller queues fewer when recent small jobs ran longer (about 20 ms of work each).
+    ``executor`` is ``local`` or ``ray``; ``ray_address`` is where the Ray cluster is (``auto``,
+    ``ray://host:10001``, ``host:6379``; empty starts a Ray instance on this machine).
     """
 
     home: Path
@@ -47,6 +49,10 @@ class Settings:
     preemption_cap: int = 3
     usd_per_cpu_hour: float = 0.063
     spot_discount: float = 0.7
+    url: str = ""  # a tessera server: the CLI and SDK then talk to it (tessera.remote)
+    token: str = ""  # the API token sent to that server
+    executor: str = "local"
+    ray_address: str = ""
 
     @property
     def db_url(self) -> str:

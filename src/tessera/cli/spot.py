@@ -12,6 +12,7 @@ import typer
 from tessera.cli import render
 from tessera.config import Settings
 from tessera.errors import SpecError
+from tessera.remote import RemoteStore
 from tessera.runtime.env import PROGRESS_NAME
 from tessera.spot import ledger
 from tessera.spot.schedule import parse_rate, parse_trace
@@ -76,6 +77,8 @@ def lines(store: Store, job_ids: list[int], scratch_dir: Path | None = None) -> 
     """What ``tessera show`` adds: the latest attempt's progress, and for a job that ran on
     capacity classes its preemptions, work lost and cost (nothing otherwise)."""
     out: list[str] = []
+    if isinstance(store, RemoteStore):  # a client of a server (TESSERA_URL): the ledger is the server's
+        return out
     if scratch_dir is not None and len(job_ids) == 1:
         attempts = store.attempts(job_ids[0])
         if attempts:
@@ -88,7 +91,7 @@ def lines(store: Store, job_ids: list[int], scratch_dir: Path | None = None) -> 
     if s["preemptions"]:
         out.append(f"  lost      {_fmt(s['lost_s_total'], ' s')} of work (${_fmt(s['lost_usd_total'], '', 5)}), "
                    f"mean {_fmt(s['lost_s_mean'], ' s')} per preemption; recovery mean {_fmt(s['recovery_s_mean'], ' s')}")
-    out.append(f"  cost      ${_fmt(s['usd'], '', 5)} vs ${_fmt(s['on_demand_usd'], '', 5)} on demand "
+    out.append(f"  spot cost ${_fmt(s['usd'], '', 5)} vs ${_fmt(s['on_demand_usd'], '', 5)} on demand "
                f"(saved ${_fmt(s['saved_usd'], '', 5)})")
     return out
 

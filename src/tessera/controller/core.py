@@ -67,6 +67,8 @@ class Controller:
         self.active: dict[int, _Active] = {}
         self.array_running: Counter[int] = Counter()
         self.on_terminal: Callable[[list[int]], None] | None = None
+        self.on_beat: Callable[[Controller, float], None] | None = None  # e.g. the autoscaler, every heartbeat
+        self.extra_status: dict[str, object] = {}  # published with the heartbeat (the autoscaler's decision)
         self._poked = threading.Event()
         self._poke_deps = self._poke_cancels = True
         self._unrecorded: dict[int, Started] = {}  # started attempts not yet written as running
@@ -161,7 +163,7 @@ class Controller:
             return {"cpus": c.cpus, "memory_mb": c.memory_mb, "gpus": len(c.gpus), "gpu_ids": list(c.gpus)}
 
         return {
-            "id": self.id, "pid": os.getpid(), "started_at": self.started_at, "store": _safe_url(self.store.url),
+            **self.extra_status, "id": self.id, "pid": os.getpid(), "started_at": self.started_at, "store": _safe_url(self.store.url),
             "executors": [{"name": self.executor.name, "features": sorted(self.executor.features),
                            "total": cap(self.total), "free": cap(self.free), "running": len(self.active)}],
             "spot": self.spot.status(),
@@ -452,9 +454,24 @@ class Controller:
 
     def _beat(self, now: float) -> None:
         self._next_beat = now + self.settings.heartbeat_s
+        total = self.executor.capacity()
+        if total != self.total:
+            self._resize(total)
+        if self.on_beat is not None:
+            self.on_beat(self, now)
         if self.active:
             self.store.renew_leases(self.id, self.settings.lease_s, now)
         self.store.controller_beat(self.id, self.status())
+
+
+    def _resize(self, total: Capacity) -> None:
+        """The executor's capacity changed (Ray nodes joined or left): free capacity follows."""
+        held = {g for a in self.active.values() if a.holds for g in a.placement.gpus}
+        self.free = Capacity(self.free.cpus + total.cpus - self.total.cpus,
+                             self.free.memory_mb + total.memory_mb - self.total.memory_mb,
+                             tuple(g for g in total.gpus if g not in held))
+        self.total = total
+        self._dirty = True
 
 
 def _small(kind: str, cpus: float, gpus: int, memory_mb: int | None) -> bool:

@@ -121,10 +121,10 @@ def stop(settings: Settings, timeout_s: float = 30.0) -> int | None:
 
 def serve(settings: Settings) -> int:
     """Run the controller in this process until SIGTERM or SIGINT. Returns an exit code."""
+    from tessera.autoscale.apply import attach as attach_autoscaler
     from tessera.controller.core import Controller
-    from tessera.executors import procs
+    from tessera.executors.factory import build
     from tessera.executors.hardware import detect
-    from tessera.executors.local import LocalExecutor
     from tessera.store import Store
 
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -136,9 +136,9 @@ def serve(settings: Settings) -> int:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stopping.set())
         store = Store(settings.db_url)
-        executor = LocalExecutor(detect(settings), settings.workers, settings.kill_grace_s,
-                                 scope=procs.store_scope(settings.db_url))
+        executor = build(settings, detect(settings))
         controller = Controller(settings, store, executor)
+        attach_autoscaler(controller)
         sock = _listen(settings.socket_path, controller.poke, stopping)
         controller.poke()
         try:

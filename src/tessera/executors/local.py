@@ -203,6 +203,17 @@ class LocalExecutor:
         self._done = []
         return out
 
+    def set_pool(self, n: int) -> None:
+        """Keep ``n`` warm CPU workers (the autoscaler's target): start idle ones, or stop idle ones."""
+        self.warm = max(0, n)
+        cpu = [w for w in self._workers if not w.key]
+        for _ in range(self.warm - len(cpu)):
+            self._spawn(())
+        idle = [w for w in cpu if not w.queue]
+        for w in idle[: max(0, len(cpu) - self.warm)]:
+            self._stop_worker(w)
+            self._workers.remove(w)
+
     # ------------------------------------------------------------------ commands
 
     def _launch_command(self, run: _Run) -> None:

@@ -96,6 +96,9 @@ def _run(msg: dict[str, Any]) -> tuple[dict[str, Any], bytes | None]:
     return header, data
 
 
+run_one = _run  # Ray tasks (``ray_task``) run Python jobs through this same code
+
+
 def _call(msg: dict[str, Any]) -> Any:
     kind = msg["kind"]
     if kind == "function":

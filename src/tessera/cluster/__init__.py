@@ -1,0 +1,1 @@
+"""Ray cluster-launcher configuration written from tessera's instance catalog (``tessera cluster config``)."""

@@ -1,0 +1,353 @@
+"""``RayExecutor``: runs attempts as Ray tasks on a Ray cluster (``tessera up --executor ray``).
+
+Each attempt is one Ray task (``ray_task.run_attempt``) asking for the job's CPUs, GPUs and
+memory. Ray's own retries are off (``max_retries=0``, ``retry_exceptions=False``): tessera's
+ledger decides what runs again. Ray has no per-task timeout, so deadlines are kept here; a timeout
+or a cancel is ``ray.cancel`` (a KeyboardInterrupt in the task: commands get SIGTERM and the
+grace period), then ``ray.cancel(force=True)`` once the grace period is over. A task whose worker
+or node died is reported ``lost`` (requeued on the infrastructure budget; it resumes from its
+checkpoint), or ``preempted`` when its node was a spot node (a node with the ``tessera-spot``
+resource or a ``market-type: spot`` label). ``ray`` is imported only when this executor is built.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import os
+import socket
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from tessera.executors import procs
+from tessera.executors.base import Feature, Launch, Outcome, Started
+from tessera.models.states import Reason
+from tessera.scheduler.decide import Capacity
+
+logger = logging.getLogger(__name__)
+
+SPOT_RESOURCE = "tessera-spot"  # a custom resource a spot node advertises (any amount)
+SPOT_LABELS = {"ray.io/market-type": "spot", "tessera.io/capacity": "spot"}
+CAPACITY_TTL_S = 2.0  # how often the cluster's resources are read again
+
+
+@dataclass
+class _Run:
+    launch: Launch
+    ref: Any  # ray.ObjectRef
+    future: Any  # concurrent.futures.Future of the ref
+    submitted: float  # wall clock
+    queued: bool
+    deadline: float | None = None  # monotonic
+    killing: Reason | None = None
+    kill_at: float | None = None  # monotonic time for ray.cancel(force=True)
+
+
+class RayExecutor:
+    """Runs attempts on a Ray cluster. Not thread-safe: one controller loop drives it (``wake`` and
+    the completion callbacks Ray runs on its own threads only touch a lock-free deque and an event)."""
+
+    name = "ray"
+    features = frozenset({Feature.COMMANDS, Feature.FUNCTIONS, Feature.GPU, Feature.PREEMPTIBLE, Feature.MULTI_NODE})
+
+    def __init__(self, address: str | None = None, declared: Capacity | None = None, kill_grace_s: float = 5.0,
+                 scope: str = "", init_kwargs: dict[str, Any] | None = None) -> None:
+        import ray
+
+        self._ray = ray
+        self.scope = scope
+        self.kill_grace_s = kill_grace_s
+        self._owns = not ray.is_initialized()
+        if self._owns:
+            ray.init(address=address or None, logging_level=logging.WARNING, log_to_driver=False,
+                     **(init_kwargs or {}))
+        from tessera.executors.ray_task import run_attempt
+
+        self._remote = ray.remote(max_retries=0, retry_exceptions=False)(run_attempt)
+        self._options: dict[tuple[float, float, int], Any] = {}
+        self._declared = declared
+        self._total = declared or self._cluster_capacity()
+        self._read_at = time.monotonic()
+        self._host = socket.gethostname()
+        self._sys_path = tuple(sys.path)
+        self._runs: dict[int, _Run] = {}
+        self._queued: collections.deque[int] = collections.deque()  # pipelined attempts, in launch order
+        self._ready: collections.deque[int] = collections.deque()  # appended by Ray's callback threads
+        self._event = threading.Event()
+        self._started: list[Started] = []
+        self._done: list[Outcome] = []
+        self._made: set[str] = set()
+        self._array_refs: dict[int, Any] = {}  # array id -> its payload, put once in Ray's object store
+
+    # ------------------------------------------------------------------ protocol
+
+    def capacity(self) -> Capacity:
+        """The declared capacity, or the cluster's resources now (read again every few seconds, so
+        nodes that join or leave change what the controller places)."""
+        if self._declared is None and time.monotonic() - self._read_at >= CAPACITY_TTL_S:
+            self._read_at = time.monotonic()
+            self._total = self._cluster_capacity()
+        return self._total
+
+    def wake(self) -> None:
+        self._event.set()
+
+    def pipeline_room(self, depth: int) -> int:
+        """Small attempts that may wait in Ray's queue behind busy CPU slots at this depth."""
+        busy = sum(1 for r in self._runs.values() if not r.queued and not r.launch.placement.gpus)
+        return max(0, busy * (depth - 1) - len(self._queued))
+
+    def launch(self, launch: Launch, queued: bool = False) -> None:
+        logs = os.path.dirname(launch.stdout_path)
+        if logs not in self._made:
+            os.makedirs(logs, exist_ok=True)
+            self._made.add(logs)
+        try:
+            ref = self._submit(launch)
+        except Exception as e:  # noqa: BLE001 - a submit that fails is this attempt's outcome
+            self._done.append(Outcome(launch.attempt_id, launch.job_id, "failed", Reason.LAUNCH_FAILED,
+                                      detail=f"{type(e).__name__}: {e}", exit_code=127, ended_at=time.time()))
+            return
+        run = _Run(launch, ref, ref.future(), time.time(), queued)
+        self._runs[launch.attempt_id] = run
+        aid = launch.attempt_id
+        run.future.add_done_callback(lambda _f: self._on_done(aid))
+        if queued:
+            self._queued.append(aid)
+            if launch.timeout_s:  # until it inherits a slot, the wait in Ray's queue counts too
+                run.deadline = time.monotonic() + launch.timeout_s
+        else:
+            self._begin(run)
+
+    def kill(self, attempt_id: int, reason: Reason) -> None:
+        run = self._runs.get(attempt_id)
+        if run is None or run.killing is not None:
+            return
+        run.killing = reason
+        try:
+            self._ray.cancel(run.ref, force=False)  # KeyboardInterrupt in the task: a command gets SIGTERM
+        except Exception as e:  # noqa: BLE001 - the task may have just ended; its outcome will say
+            logger.debug("ray.cancel(%s): %s", attempt_id, e)
+        run.kill_at = time.monotonic() + self.kill_grace_s + 1.0
+        self._event.set()
+
+    def poll(self, timeout: float) -> tuple[list[Started], list[Outcome]]:
+        if not (self._started or self._done or self._ready):
+            wait = min(timeout, self._next_timer() - time.monotonic())
+            self._event.wait(max(0.0, wait))
+        self._event.clear()
+        while self._ready:
+            self._finish(self._ready.popleft())
+        self._check_clocks()
+        started, done = self._started, self._done
+        self._started, self._done = [], []
+        return started, done
+
+    def close(self, grace_s: float = 5.0) -> list[Outcome]:
+        """Stop: queued attempts come back ``unstarted``, running ones are cancelled and ``lost``."""
+        out: list[Outcome] = []
+        for aid in list(self._queued):
+            run = self._runs.pop(aid, None)
+            if run is not None:
+                self._cancel(run.ref, force=True)
+                out.append(Outcome(aid, run.launch.job_id, "unstarted", Reason.CONTROLLER_LOST,
+                                   detail="queued in Ray when the controller stopped", ended_at=time.time()))
+        self._queued.clear()
+        for aid in list(self._runs):
+            self.kill(aid, Reason.CONTROLLER_LOST)
+        deadline = time.monotonic() + grace_s
+        while self._runs and time.monotonic() < deadline:
+            out += self.poll(0.05)[1]
+        for run in self._runs.values():
+            self._cancel(run.ref, force=True)
+        end = time.monotonic() + 5
+        while self._runs and time.monotonic() < end:
+            out += self.poll(0.05)[1]
+        for aid, run in list(self._runs.items()):  # Ray never answered: the attempt is lost all the same
+            out.append(self._killed(run, time.time(), "Ray did not confirm the cancel"))
+            del self._runs[aid]
+        out += self._done
+        self._done = []
+        if self._owns:
+            self._ray.shutdown()
+        return out
+
+    # ------------------------------------------------------------------ submit and finish
+
+    def _on_done(self, attempt_id: int) -> None:
+        """Called on one of Ray's threads when a task's result is in."""
+        self._ready.append(attempt_id)
+        self._event.set()
+
+    def _submit(self, la: Launch) -> Any:
+        p = la.placement
+        key = (p.cpus, float(len(p.gpus)), p.memory_mb or 0)
+        fn = self._options.get(key)
+        if fn is None:
+            opts: dict[str, Any] = {"num_cpus": p.cpus, "num_gpus": len(p.gpus)}
+            if p.memory_mb:
+                opts["memory"] = p.memory_mb << 20
+            fn = self._options[key] = self._remote.options(**opts)
+        msg: dict[str, Any] = {
+            "attempt_id": la.attempt_id, "kind": la.kind, "command": la.command, "function": la.function,
+            "args": la.args, "kwargs": la.kwargs, "kernel": la.kernel, "params": la.params, "payload": la.payload,
+            "array_id": la.array_id, "array_index": la.array_index, "env": self._env(la), "cwd": la.cwd,
+            "stdout_path": la.stdout_path, "stderr_path": la.stderr_path, "scratch_dir": la.scratch_dir,
+            "memory_mb": p.memory_mb, "kill_grace_s": self.kill_grace_s, "controller_host": self._host,
+            "sys_path": self._sys_path,
+        }
+        if la.array_payload is not None and la.array_id is not None:
+            shared = self._array_refs.get(la.array_id)
+            if shared is None:
+                self._array_refs.clear()
+                shared = self._array_refs[la.array_id] = self._ray.put(la.array_payload)
+            return fn.remote(msg, array_payload=shared)
+        return fn.remote(msg)
+
+    def _finish(self, aid: int) -> None:
+        run = self._runs.pop(aid, None)
+        if run is None:
+            return
+        queued = aid in self._queued
+        if queued:
+            self._queued.remove(aid)
+        if not queued:
+            self._inherit(run)
+        la = run.launch
+        ended = time.time()
+        try:
+            value = run.future.result()
+        except Exception as e:  # noqa: BLE001 - Ray's errors are sorted below
+            self._done.append(self._failure(run, e, ended))
+            return
+        header, data = value["header"], value["data"]
+        for key, body in (value.get("logs") or {}).items():
+            with open(getattr(la, key), "ab") as f:
+                f.write(body)
+        if run.killing is not None:  # it finished before the cancel landed: the kill's reason decides
+            self._done.append(self._killed(run, header.get("ended_at", ended)))
+            return
+        reason = Reason(header["reason"]) if header.get("reason") else None
+        usage = {**header.get("usage", {}), "node": header.get("node")}
+        self._done.append(Outcome(
+            aid, la.job_id, header["status"], reason, detail=header.get("exc_type"),
+            exit_code=header.get("exit_code", 0 if header["status"] == "succeeded" else 1),
+            ran_at=header["ran_at"], ended_at=header["ended_at"], result_encoding=header.get("encoding"),
+            result=data, error=header.get("error"), usage=usage))
+
+    def _failure(self, run: _Run, exc: Exception, ended: float) -> Outcome:
+        """A task that did not return: cancelled by us, or its worker or node died (lost/preempted)."""
+        ray = self._ray
+        la = run.launch
+        if run.killing is not None:
+            return self._killed(run, ended)
+        what = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        if isinstance(exc, ray.exceptions.RayTaskError) and not isinstance(
+                exc, ray.exceptions.TaskCancelledError | ray.exceptions.WorkerCrashedError):
+            return Outcome(la.attempt_id, la.job_id, "failed", Reason.LAUNCH_FAILED, detail=what[:500], exit_code=1,
+                           ran_at=None, ended_at=ended, error=str(exc)[-4000:])
+        spot = self._on_spot(run)
+        logger.warning("attempt %d of job %s lost with its %s: %s", la.attempt_id, la.ref,
+                       "spot node" if spot else "Ray worker or node", what)
+        preempted = getattr(Reason, "PREEMPTED", None)
+        if spot and preempted is not None:
+            return Outcome(la.attempt_id, la.job_id, "preempted", preempted, detail=f"spot node lost: {what}"[:500],
+                           ran_at=run.submitted, ended_at=ended)
+        return Outcome(la.attempt_id, la.job_id, "lost", Reason.WORKER_LOST,
+                       detail=(f"spot node lost: {what}" if spot else f"Ray worker or node lost: {what}")[:500],
+                       ran_at=run.submitted, ended_at=ended)
+
+    def _killed(self, run: _Run, ended: float, detail: str | None = None) -> Outcome:
+        la = run.launch
+        why = run.killing or Reason.CONTROLLER_LOST
+        status = {Reason.TIMEOUT: "timed_out", Reason.CANCELLED_BY_USER: "cancelled", Reason.OOM: "failed"}.get(why, "lost")
+        if detail is None and why is Reason.TIMEOUT:
+            detail = f"ran past its timeout of {la.timeout_s:g} s" if la.timeout_s else "timeout"
+        return Outcome(la.attempt_id, la.job_id, status, why, detail=detail, ran_at=run.submitted, ended_at=ended)
+
+    def _inherit(self, ended: _Run) -> None:
+        """A slot-holding attempt ended: the oldest queued attempt with the same placement takes its slot."""
+        p = ended.launch.placement
+        for aid in self._queued:
+            nxt = self._runs[aid]
+            q = nxt.launch.placement
+            if (q.cpus, q.memory_mb, q.gpus) == (p.cpus, p.memory_mb, p.gpus) and nxt.killing is None:
+                self._queued.remove(aid)
+                nxt.queued = False
+                self._begin(nxt, inherits=ended.launch.attempt_id)
+                return
+
+    def _begin(self, run: _Run, inherits: int | None = None) -> None:
+        la = run.launch
+        if la.timeout_s:
+            run.deadline = time.monotonic() + la.timeout_s
+        self._started.append(Started(la.attempt_id, la.job_id, time.time(), None, inherits))
+
+    # ------------------------------------------------------------------ clocks and cluster
+
+    def _next_timer(self) -> float:
+        t = float("inf")
+        for run in self._runs.values():
+            if run.kill_at is not None:
+                t = min(t, run.kill_at)
+            elif run.deadline is not None:
+                t = min(t, run.deadline)
+        return t
+
+    def _check_clocks(self) -> None:
+        now = time.monotonic()
+        for aid, run in list(self._runs.items()):
+            if run.kill_at is not None and now >= run.kill_at:
+                run.kill_at = float("inf")
+                self._cancel(run.ref, force=True)
+            elif run.killing is None and run.deadline is not None and now >= run.deadline:
+                self.kill(aid, Reason.TIMEOUT)
+
+    def _cancel(self, ref: Any, force: bool) -> None:
+        try:
+            self._ray.cancel(ref, force=force)
+        except Exception as e:  # noqa: BLE001 - already ended, or its node is gone
+            logger.debug("ray.cancel: %s", e)
+
+    def _cluster_capacity(self) -> Capacity:
+        res = self._ray.cluster_resources()
+        return Capacity(cpus=float(res.get("CPU", 0.0)), memory_mb=int(res.get("memory", 0)) >> 20,
+                        gpus=tuple(range(int(res.get("GPU", 0)))))
+
+    def _on_spot(self, run: _Run) -> bool:
+        """Whether the node that ran this task was a spot node (asked of Ray's state API on loss only)."""
+        try:
+            from ray.util.state import get_task
+
+            task = get_task(run.ref.task_id().hex(), timeout=5)
+            task = task[-1] if isinstance(task, list) else task
+            node_id = getattr(task, "node_id", None)
+            if not node_id:
+                return False
+            return any(n["NodeID"] == node_id and is_spot(n) for n in self._ray.nodes())
+        except Exception as e:  # noqa: BLE001 - without the state API, a lost node counts as lost
+            logger.debug("spot lookup: %s", e)
+            return False
+
+    def _env(self, la: Launch) -> dict[str, str]:
+        env = dict(la.env)
+        env.update({
+            "TESSERA_JOB_ID": la.ref, "TESSERA_ATTEMPT_ID": str(la.attempt_id),
+            "TESSERA_ATTEMPT_NUMBER": str(la.attempt_number), "TESSERA_SCRATCH_DIR": la.scratch_dir,
+            procs.MARKER: procs.attempt_key(self.scope, la.attempt_id),
+        })
+        if la.array_index is not None:
+            env["TESSERA_ARRAY_INDEX"] = str(la.array_index)
+            env["TESSERA_ARRAY_JOB_ID"] = str(la.array_id)
+        return env
+
+
+def is_spot(node: dict[str, Any]) -> bool:
+    """Whether a node of ``ray.nodes()`` is a spot node: the ``tessera-spot`` resource or a spot label."""
+    if node.get("Resources", {}).get(SPOT_RESOURCE):
+        return True
+    labels = node.get("Labels") or {}
+    return any(labels.get(k) == v for k, v in SPOT_LABELS.items())

@@ -1,0 +1,128 @@
+"""The same jobs on every executor (``local`` and ``ray``): each test runs once per executor and
+expects the same states, results, logs, attempts and reasons."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from tessera.client import Client, JobHandle
+from tessera.errors import InfeasibleError
+from tessera.models.states import JobState, Reason
+from tests.conftest import wait_for
+
+PY = sys.executable
+S = JobState
+
+
+def cmd(c: Client, *argv: str, **kw: object) -> JobHandle:
+    return c.submit_spec({"command": list(argv), **kw})
+
+
+def log(c: Client, h: JobHandle, stream: str = "stdout") -> str:
+    return h.logs(stream)
+
+
+def test_commands_exit_codes_and_logs(client: Client) -> None:
+    ok = cmd(client, "sh", "-c", "echo out-$TESSERA_JOB_ID; echo err >&2")
+    bad = cmd(client, "sh", "-c", "exit 3")
+    missing = cmd(client, "/nonexistent/program")
+    assert ok.wait(60).state is S.SUCCEEDED
+    assert log(client, ok) == f"out-{ok.id}\n" and log(client, ok, "stderr") == "err\n"
+    b = bad.wait(60)
+    assert (b.state, b.exit_code, b.reason) == (S.FAILED, 3, Reason.EXIT_CODE)
+    m = missing.wait(60)
+    assert m.state is S.FAILED and m.reason in (Reason.LAUNCH_FAILED, Reason.EXIT_CODE)
+
+
+def test_functions_results_and_exceptions(client: Client) -> None:
+    assert client.submit_spec({"function": "tests.fixtures:square", "args": [7]}).result(60) == 49
+    assert client.submit(lambda a, b: {"sum": a + b}, 2, 3).result(60) == {"sum": 5}
+    with pytest.raises(ValueError, match="nope"):
+        client.submit_spec({"function": "tests.fixtures:boom", "args": ["nope"]}).result(60)
+    printed = client.submit(lambda: print("hello from a job"))
+    printed.result(60)
+    assert log(client, printed) == "hello from a job\n"
+    env = client.submit_spec({"function": "tests.conformance.jobs:attempt_env"})
+    got = env.result(60)
+    assert got["TESSERA_JOB_ID"] == str(env.id) and got["TESSERA_ATTEMPT_NUMBER"] == "1"
+
+
+def test_arrays(client: Client) -> None:
+    assert client.map(lambda x: x * x, range(8), timeout=120) == [x * x for x in range(8)]
+    arr = client.submit_spec({"command": ["sh", "-c", "echo $TESSERA_ARRAY_INDEX"], "array": "0-3%2"})
+    job = arr.wait(120)
+    assert job.state is S.SUCCEEDED
+    for i in range(4):
+        el = client.store.job(f"{arr.id}_{i}")
+        assert el.state is S.SUCCEEDED
+        assert Path(client.store.attempts(el.id)[-1].stdout_path).read_text() == f"{i}\n"
+
+
+def test_dependencies(client: Client) -> None:
+    first = cmd(client, "sh", "-c", "exit 1")
+    after_ok = cmd(client, "true", dependency=f"afterok:{first.id}")
+    after_not_ok = cmd(client, "true", dependency=f"afternotok:{first.id}")
+    assert first.wait(60).state is S.FAILED
+    a = after_ok.wait(60)
+    assert (a.state, a.reason) == (S.CANCELLED, Reason.DEPENDENCY_NEVER)
+    assert after_not_ok.wait(60).state is S.SUCCEEDED
+
+
+def test_retries(client: Client, tmp_path: Path) -> None:
+    h = client.submit_spec({"function": "tests.fixtures:fail_once_then_succeed", "args": [str(tmp_path)],
+                            "retries": 1})
+    assert h.result(60) == "ok"
+    job = h.job
+    assert (job.attempts, job.retries_used) == (2, 1)
+    assert [a.state for a in client.store.attempts(h.id)] == ["failed", "succeeded"]
+
+
+def test_timeouts(client: Client) -> None:
+    py = client.submit_spec({"function": "tests.fixtures:sleep_for", "args": [120], "timeout_s": 1})
+    sh = cmd(client, "sleep", "120", timeout_s=1)
+    for h in (py, sh):
+        job = h.wait(90)
+        assert (job.state, job.reason) == (S.TIMED_OUT, Reason.TIMEOUT)
+    # the slots are free again: a short job runs after them
+    assert client.submit_spec({"function": "tests.fixtures:square", "args": [3]}).result(60) == 9
+
+
+def test_cancel_running(client: Client, tmp_path: Path) -> None:
+    pidfile = tmp_path / "pid"
+    h = client.submit_spec({"function": "tests.fixtures:write_pid_and_sleep", "args": [str(pidfile)]})
+    wait_for(pidfile.exists, 60, "the job to start")
+    h.cancel()
+    job = h.wait(60)
+    assert (job.state, job.reason) == (S.CANCELLED, Reason.CANCELLED_BY_USER)
+
+
+def test_logical_gpus(client: Client) -> None:
+    """Two one-GPU jobs at once get one distinct GPU each; a two-GPU job gets both."""
+    ones = [client.submit_spec({"function": "tests.conformance.jobs:gpu_ids", "args": [1.0], "gpus": 1})
+            for _ in range(2)]
+    got = [h.result(60) for h in ones]
+    assert all(len(g) == 1 for g in got) and {g[0] for g in got} == {"0", "1"}
+    both = client.submit_spec({"function": "tests.conformance.jobs:gpu_ids", "gpus": 2})
+    assert sorted(both.result(60)) == ["0", "1"]
+    none = client.submit_spec({"function": "tests.conformance.jobs:gpu_ids"})
+    assert none.result(60) == []
+
+
+def test_lost_worker_resumes_from_checkpoint(client: Client, tmp_path: Path) -> None:
+    """The first attempt's process dies at step 3 of 5: the attempt is lost, requeued on the
+    infrastructure budget, and the second attempt resumes from the checkpoint it left."""
+    h = client.submit_spec({"function": "tests.conformance.jobs:count_with_checkpoint",
+                            "args": [str(tmp_path), 5, 3]})
+    assert h.result(120) == {"step": 5, "resumed_from": 3, "attempt": 2}
+    job = h.job
+    assert (job.attempts, job.retries_used, job.infra_retries_used) == (2, 0, 1)
+    first = client.store.attempts(h.id)[0]
+    assert (first.state, first.reason) == ("lost", Reason.WORKER_LOST.value)
+
+
+def test_infeasible_job_is_refused(client: Client) -> None:
+    with pytest.raises(InfeasibleError, match="asks for 4096 CPUs"):
+        client.submit_spec({"command": ["true"], "cpus": 4096})
