@@ -35,6 +35,8 @@ def test_up_with_spot_slots_preempts_and_show_reports_it(tessera: Run, tmp_path:
     assert "lost" in shown and "saved $" in shown
     report = json.loads(tessera("spot", "report", "--json").stdout)
     assert 1 <= report["preemptions"] <= 3 and report["usd"] < report["on_demand_usd"]
+    assert "preempted" in tessera("cost").stdout  # the cost report carries the spot totals
+    assert json.loads(tessera("cost", "--json").stdout)["spot"]["preemptions"] == report["preemptions"]
     assert json.loads(out.read_text())["starts"][1][1] > 0
 
 

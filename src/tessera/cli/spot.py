@@ -96,6 +96,24 @@ def lines(store: Store, job_ids: list[int], scratch_dir: Path | None = None) -> 
     return out
 
 
+def cost_summary(store: Store) -> dict[str, Any] | None:
+    """The spot totals for ``tessera cost``: None when nothing ran on capacity classes (or remote)."""
+    if isinstance(store, RemoteStore):
+        return None
+    s = ledger.summary(store)
+    return s if s["attempts"] else None
+
+
+def cost_lines(store: Store) -> list[str]:
+    s = cost_summary(store)
+    if s is None:
+        return []
+    return [f"spot: {s['spot_attempts']} of {s['attempts']} attempts on spot, {s['preemptions']} preempted, "
+            f"{_fmt(s['lost_s_total'], ' s')} of work lost (${_fmt(s['lost_usd_total'], '', 5)}); "
+            f"${_fmt(s['usd'], '', 5)} against ${_fmt(s['on_demand_usd'], '', 5)} on demand "
+            f"(saved ${_fmt(s['saved_usd'], '', 5)}); `tessera spot report` for more"]
+
+
 @app.command("report")
 def report(as_json: Annotated[bool, typer.Option("--json", help="Print a JSON object.")] = False) -> None:
     """Totals over every attempt that ran on spot or on-demand slots: preemptions, work lost, recovery, cost."""
