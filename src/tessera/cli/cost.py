@@ -232,7 +232,9 @@ def cost(
     tot = {"usd": sum(c.usd for c in costs), "waste_usd": sum(c.usd for c in costs if c.waste),
            "attempts": len(costs)}
     if as_json:
-        print(render.dumps({"by": by, "groups": rows, "total": tot}))
+        from tessera.cli.spot import cost_summary
+
+        print(render.dumps({"by": by, "groups": rows, "total": tot, "spot": cost_summary(store)}))
         return
     t = Table(title=f"cost by {by}", header_style="bold")
     for col in (by.upper(), "USD", "WASTE USD", "ATTEMPTS", "SECONDS"):
@@ -241,6 +243,10 @@ def cost(
         t.add_row(str(r[by]), f"{r['usd']:.6f}", f"{r['waste_usd']:.6f}", str(r["attempts"]), f"{r['seconds']:.1f}")
     t.add_row("[bold]total[/]", f"{tot['usd']:.6f}", f"{tot['waste_usd']:.6f}", str(tot["attempts"]), "")
     render.console.print(t)
+    from tessera.cli.spot import cost_lines
+
+    for line in cost_lines(store):
+        render.console.print(line)
 
 
 @cost_app.command("price")

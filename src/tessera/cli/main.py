@@ -326,7 +326,7 @@ def show(job_id: str, as_json: Annotated[bool, typer.Option("--json")] = False) 
     else:
         render.show(job, attempts, events, elements)
         render.console.print(f"  cost      {cost.get('detail', '-')}")
-        for line in spot_cli.lines(store, [job.id]):
+        for line in spot_cli.lines(store, [job.id], _settings().scratch_dir):
             render.console.print(line)
 
 
