@@ -45,6 +45,7 @@ bench: setup
 	$(BIN)/pip install -q -e '.[bench]'
 	$(BIN)/python benchmarks/scheduler.py
 	$(BIN)/python benchmarks/kernels.py
+	$(BIN)/python benchmarks/workflows.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info

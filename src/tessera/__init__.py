@@ -31,6 +31,7 @@ _WHERE = {
     "JobFailedError": "tessera.errors",
     "WaitTimeoutError": "tessera.errors",
     "component": "tessera.workflows.registry",
+    "Workflow": "tessera.workflows.builder",
 }
 __all__ = sorted(_WHERE)
 

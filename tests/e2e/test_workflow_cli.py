@@ -39,6 +39,14 @@ def test_run_a_workflow_then_resume(tessera: Run, tmp_path: Path) -> None:  # no
     assert resumed["id"] == 2 and [s["state"] for s in resumed["steps"]] == ["cached", "cached", "skipped"]
     listed = json.loads(tessera("workflow", "ls", "--json").stdout)
     assert [w["id"] for w in listed] == [2, 1]
+    outs = json.loads(tessera("workflow", "outputs", "1", "sq", "--json").stdout)
+    assert [(o["index"], o["output"], o["type"]) for o in outs] == [(i, "out", "array") for i in range(5)]
+    assert Path(outs[3]["where"]).is_file()
+    copied = tessera("workflow", "outputs", "1", "total", "--copy-to", str(tmp_path / "got")).stdout
+    assert "total[0].out (array" in copied
+    import numpy as np
+
+    assert np.load(tmp_path / "got" / "total-out-0.npy").tolist() == [0 + 1 + 4 + 9 + 16]
     jobs = json.loads(tessera("ls", "--json").stdout)
     assert {j["name"] for j in jobs} == {"squares.sq", "squares.total", "squares.on_fail"}  # resume submitted none
 
@@ -63,6 +71,9 @@ def test_bad_workflows_exit_2_and_store_nothing(tessera: Run, tmp_path: Path) ->
     assert json.loads(tessera("workflow", "ls", "--json").stdout) == []
     assert json.loads(tessera("ls", "--json").stdout) == []
     assert "To fix:" in tessera("workflow", "show", "7", check=2).stderr
+    jobfile = tmp_path / "jobs.yaml"
+    jobfile.write_text("jobs:\n  - {name: a, command: [true]}\n")
+    assert "--resume applies to workflows" in tessera("run", str(jobfile), "--resume", check=2).stderr
 
 
 def test_components_ls_and_show(tessera: Run) -> None:  # noqa: F811

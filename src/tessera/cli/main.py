@@ -176,6 +176,9 @@ def run(
 
     if workflow.is_workflow_file(file):
         raise typer.Exit(workflow.run(file, wait, timeout_s, resume))
+    if resume:
+        raise SpecError(f"{file} is a job file; --resume applies to workflows (files with steps:)",
+                        "drop --resume, or write the jobs as a workflow (docs/workflows.md)")
     specs = load_jobfile(file)
     s = _settings()
     store = _store(s)

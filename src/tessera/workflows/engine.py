@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from tessera.errors import SpecError, WaitTimeoutError
+from tessera.errors import NotFoundError, SpecError, WaitTimeoutError
 from tessera.scheduler.decide import Capacity
 from tessera.store import Store
 from tessera.submit import submit as submit_specs
@@ -166,20 +166,23 @@ class Run:
             self._client._poke()
         return n
 
-    def refs(self, step: str, output: str | None = None) -> list[Ref]:
-        """A finished step's output references, one per element (one for an unmapped step)."""
+    def outputs(self, step: str) -> list[dict[str, Ref | list[Ref]]]:
+        """A finished step's outputs by name, one mapping per element (one for an unmapped step)."""
         record = self.record
         found = next((s for s in record.steps if s.step == step), None)
         if found is None:
-            from tessera.errors import NotFoundError
-
             raise NotFoundError(f"workflow {self.id} has no step {step!r}",
                                 f"use one of: {', '.join(s.step for s in record.steps)}")
         arts = ArtifactStore(record.artifacts)
-        out = []
-        for key in found.keys:
-            outputs = arts.outputs(key)
+        return [arts.outputs(key) for key in found.keys]
+
+    def refs(self, step: str, output: str | None = None) -> list[Ref]:
+        """One output's references, one per element; ``output`` defaults to the component's first."""
+        out: list[Ref] = []
+        for outputs in self.outputs(step):
             name = output or next(iter(outputs))
+            if name not in outputs:
+                raise NotFoundError(f"step {step!r} has no output {name!r}", f"use one of: {', '.join(outputs)}")
             ref = outputs[name]
             out.extend(ref if isinstance(ref, list) else [ref])
         return out

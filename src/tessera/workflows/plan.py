@@ -10,6 +10,7 @@ Slurm-style dependencies (``afterok``, ``aftercorr``, ``afternotok``, ``afterany
 
 from __future__ import annotations
 
+import graphlib
 import hashlib
 import json
 from collections.abc import Callable, Mapping
@@ -112,25 +113,12 @@ def _order(wf: WorkflowSpec) -> list[str]:
             if up == s.name:
                 raise CycleError(f"step {s.name!r} depends on itself", "wire it from another step")
         edges[s.name] = sorted(set(ups))
-    order: list[str] = []
-    state: dict[str, int] = {}
-
-    def visit(n: str, path: list[str]) -> None:
-        if state.get(n) == 2:
-            return
-        if state.get(n) == 1:
-            loop = [*path[path.index(n):], n]
-            raise CycleError("steps form a cycle: " + " -> ".join(loop),
-                             "remove one of the wires or conditions in the cycle")
-        state[n] = 1
-        for up in edges[n]:
-            visit(up, [*path, n])
-        state[n] = 2
-        order.append(n)
-
-    for n in names:
-        visit(n, [])
-    return order
+    try:
+        return list(graphlib.TopologicalSorter(edges).static_order())
+    except graphlib.CycleError as exc:
+        loop = list(reversed(exc.args[1]))  # graphlib names it against the edges' direction
+        raise CycleError("steps form a cycle: " + " -> ".join(loop),
+                         "remove one of the wires or conditions in the cycle") from None
 
 
 def _plan_step(wf: WorkflowSpec, step: StepSpec, comp: Component, done: Mapping[str, PlannedStep]) -> PlannedStep:

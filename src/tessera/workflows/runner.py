@@ -169,9 +169,9 @@ def _run_argv(store: ArtifactStore, comp: dict[str, Any], params: dict[str, Any]
         raise StepError(f"{comp['name']}: {argv[0]} exited with code {done.returncode}; see the job's logs")
     refs = {}
     for name, port_type in comp["outputs"].items():
-        path = out_paths[name]
-        if not os.path.isfile(path):
-            raise StepError(f"{comp['name']}: the command did not write output {name!r} at {path}")
+        path = _written(out_paths[name])
+        if path is None:
+            raise StepError(f"{comp['name']}: the command did not write output {name!r} at {out_paths[name]}")
         if port_type == "array":
             np.load(path, mmap_mode="r", allow_pickle=False)  # refuse a file that is not .npy
             refs[name] = store.put_file(path, "array")
@@ -182,14 +182,22 @@ def _run_argv(store: ArtifactStore, comp: dict[str, Any], params: dict[str, Any]
     return refs
 
 
+def _written(path: str) -> str | None:
+    """The output file at ``path``, or the one file ``path.EXT`` (``{outputs.png}.png`` in a template)."""
+    if os.path.isfile(path):
+        return path
+    found = [str(p) for p in Path(path).parent.glob(Path(path).name + ".*") if p.is_file()]
+    return found[0] if len(found) == 1 else None
+
+
 def _materialize(store: ArtifactStore, refs: Ref | list[Ref], dest: Path, copy: bool) -> str:
     """Put an input where a command can read it: a file, or a directory of numbered files for a list."""
     if isinstance(refs, list):
         dest.mkdir(parents=True)
         for i, r in enumerate(refs):
-            _one_file(store, r, dest / f"{i:05d}{_SUFFIX[r.type]}", copy)
+            _one_file(store, r, dest / f"{i:05d}{r.suffix}", copy)
         return str(dest)
-    target = dest.with_name(dest.name + _SUFFIX[refs.type])
+    target = dest.with_name(dest.name + refs.suffix)
     target.parent.mkdir(parents=True, exist_ok=True)
     _one_file(store, refs, target, copy)
     return str(target)

@@ -192,12 +192,9 @@ def is_workflow(doc: Any) -> bool:
 
 
 def load(path: str | Path) -> WorkflowSpec:
-    p = Path(path)
-    try:
-        text = p.read_text()
-    except OSError as e:
-        raise SpecError(f"cannot read workflow file {p}: {e.strerror}", "give the path of an existing YAML file") from None
-    return parse(text, str(p))
+    from tessera.jobfile import read
+
+    return parse(read(path, "workflow file"), str(path))
 
 
 def parse(text: str, where: str = "workflow") -> WorkflowSpec:
