@@ -30,6 +30,9 @@ _WHERE = {
     "NotFoundError": "tessera.errors",
     "JobFailedError": "tessera.errors",
     "WaitTimeoutError": "tessera.errors",
+    "component": "tessera.workflows.registry",
+    "context": "tessera.runtime",
+    "Workflow": "tessera.workflows.builder",
 }
 __all__ = sorted(_WHERE)
 

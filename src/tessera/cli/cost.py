@@ -164,8 +164,8 @@ def job_costs(store: Any, jobs: list[Any]) -> dict[int, dict[str, Any]]:
     from tessera.executors.hardware import detect
     from tessera.models.states import WAITING
 
-    if not jobs:
-        return {}
+    if not jobs or getattr(store, "engine", None) is None:
+        return {}  # no jobs, or a remote store (TESSERA_URL): the ledger is read where the database is
     total = detect(Settings.load())
     costs = _costs(store, total, job_ids=[j.id for j in jobs])
     rate = db.rates(store)[-1]

@@ -20,6 +20,7 @@ from tessera.executors.hardware import detect
 from tessera.jobfile import load as load_jobfile
 from tessera.jobfile import to_spec
 from tessera.models.states import TERMINAL, JobState
+from tessera.remote import RemoteStore, connect, remote_logs
 from tessera.store import Store
 from tessera.submit import submit as submit_specs
 
@@ -38,6 +39,15 @@ def _mount_bench() -> None:
 _mount_bench()
 
 
+def _mount_server() -> None:
+    from tessera.cli.server import install
+
+    install(app)
+
+
+_mount_server()
+
+
 def _mount_cost() -> None:
     from tessera.cli.cost import install
 
@@ -45,6 +55,19 @@ def _mount_cost() -> None:
 
 
 _mount_cost()
+
+
+def _mount_workflows() -> None:
+    from tessera.cli.workflow import components_app, workflow_app
+
+    app.add_typer(workflow_app, name="workflow")
+    app.add_typer(components_app, name="components")
+
+
+_mount_workflows()
+from tessera.cli import spot as spot_cli  # noqa: E402 - mounted after the app exists
+
+app.add_typer(spot_cli.app, name="spot")
 _state: dict[str, Any] = {"debug": False}
 
 
@@ -57,8 +80,14 @@ def _settings() -> Settings:
     return Settings.load()
 
 
+def _local_only(s: Settings) -> None:
+    if s.url:
+        raise SpecError(f"TESSERA_URL is set: the server at {s.url} runs the controller",
+                        "unset TESSERA_URL to manage this machine's own controller")
+
+
 def _store(s: Settings) -> Store:
-    return Store(s.db_url)
+    return connect(s) or Store(s.db_url)
 
 
 def _kv(pairs: list[str] | None, what: str) -> dict[str, str]:
@@ -79,6 +108,8 @@ def _param_value(v: str) -> Any:
 
 
 def _submit_and_poke(s: Settings, store: Store, specs: list[Any], **kw: Any) -> list[int]:
+    if isinstance(store, RemoteStore):  # the server checks, stores and pokes its controller
+        return submit_specs(store, specs, store.capacity(), **kw)
     notes: list[str] = []
     ids = submit_specs(store, specs, detect(s), notes=notes, **kw)
     for note in notes:
@@ -177,11 +208,19 @@ def submit(
 
 @app.command()
 def run(
-    file: Annotated[Path, typer.Argument(help="A YAML job file.")],
+    file: Annotated[Path, typer.Argument(help="A YAML job file or workflow file (one with steps:).")],
     wait: Annotated[bool, typer.Option(help="Wait and print a summary.")] = True,
     timeout_s: Annotated[float | None, typer.Option(help="Give up waiting after this long.")] = None,
+    resume: Annotated[bool, typer.Option(help="Workflows: skip steps whose cached outputs exist.")] = False,
 ) -> None:
-    """Submit a job file, show progress, wait, and print a summary; exit 0 only if all succeeded."""
+    """Submit a job file or a workflow, show progress, wait, and print a summary; exit 0 only if all succeeded."""
+    from tessera.cli import workflow
+
+    if workflow.is_workflow_file(file):
+        raise typer.Exit(workflow.run(file, wait, timeout_s, resume))
+    if resume:
+        raise SpecError(f"{file} is a job file; --resume applies to workflows (files with steps:)",
+                        "drop --resume, or write the jobs as a workflow (docs/workflows.md)")
     specs = load_jobfile(file)
     s = _settings()
     store = _store(s)
@@ -283,7 +322,10 @@ def show(job_id: str, as_json: Annotated[bool, typer.Option("--json")] = False) 
                             "events": [render.event_dict(e) for e in events], **cost}))
     else:
         render.show(job, attempts, events, elements)
-        render.console.print(f"  cost      {cost.get('detail', '-')}")
+        for line in spot_cli.lines(store, [job.id]):
+            render.console.print(line)
+        if cost:
+            render.console.print(f"  cost      {cost['detail']}")
 
 
 @app.command()
@@ -315,6 +357,9 @@ def logs(
     s = _settings()
     store = _store(s)
     job = store.job(job_id)
+    if isinstance(store, RemoteStore):
+        remote_logs(store, job.ref, follow, "stderr" if stderr else "stdout", attempt)
+        return
     atts = store.attempts(job.id)
     if attempt is not None:
         atts = [a for a in atts if a.number == attempt]
@@ -349,7 +394,9 @@ def cancel(job_ids: Annotated[list[str], typer.Argument(help="Job ids.")]) -> No
     store = _store(s)
     ids = [store.job(j).id for j in job_ids]
     n = store.request_cancel(ids)
-    if daemon.running_pid(s):
+    if isinstance(store, RemoteStore):
+        pass  # the server pokes its controller
+    elif daemon.running_pid(s):
         daemon.poke(s)
     else:
         daemon.ensure_running(s)
@@ -380,9 +427,20 @@ def wait(
 
 
 @app.command()
-def up(foreground: Annotated[bool, typer.Option(help="Run in this terminal instead of the background.")] = False) -> None:
-    """Start the controller for this TESSERA_HOME."""
+def up(
+    foreground: Annotated[bool, typer.Option(help="Run in this terminal instead of the background.")] = False,
+    spot_slots: Annotated[int | None, typer.Option(help="How many local slots are spot (preemptible).")] = None,
+    preemption_rate: Annotated[str | None, typer.Option(help="Preempt spot slots at this rate, e.g. 12/h.")] = None,
+    preemption_trace: Annotated[Path | None, typer.Option(help="Preempt at the times (s) in this file.")] = None,
+    preemption_seed: Annotated[int | None, typer.Option(help="Seed of the random preemption schedule.")] = None,
+    notice_s: Annotated[float | None, typer.Option(help="Seconds of notice before SIGTERM (default 120).")] = None,
+) -> None:
+    """Start the controller for this TESSERA_HOME (optionally with local spot slots that really get preempted)."""
     s = _settings()
+    spot_cli.apply(spot_cli.up_env(spot_slots, preemption_rate, preemption_trace, preemption_seed, notice_s,
+                                   detect(s).cpus), daemon.running_pid(s) is not None)
+    s = _settings()  # again: the spot options are read from the environment
+    _local_only(s)
     if foreground:
         raise typer.Exit(daemon.serve(s))
     pid = daemon.ensure_running(s)
@@ -392,6 +450,7 @@ def up(foreground: Annotated[bool, typer.Option(help="Run in this terminal inste
 @app.command()
 def down() -> None:
     """Stop the controller; its running attempts are requeued and resume when it is back."""
+    _local_only(_settings())
     pid = daemon.stop(_settings())
     render.console.print("no controller was running" if pid is None else f"controller {pid} stopped")
 
@@ -401,8 +460,10 @@ def status(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """The controller, its executors with free and total resources, and job counts."""
     s = _settings()
     store = _store(s)
-    pid = daemon.running_pid(s)
+    pid = daemon.running_pid(s) if not isinstance(store, RemoteStore) else None
     ctl = store.latest_controller()
+    if isinstance(store, RemoteStore) and ctl:
+        pid = ctl["status"].get("pid")
     info: dict[str, Any] = {"running": bool(pid), "pid": pid, "home": str(s.home), "counts": store.counts()}
     if pid and ctl and not ctl.get("stopped_at"):
         info.update(ctl["status"])
@@ -446,7 +507,9 @@ def main() -> None:
     except TesseraError as e:
         if _state["debug"]:
             traceback.print_exc()
-        render.err_console.print(f"[red]error:[/] {e.message}", markup=True, highlight=False, soft_wrap=True)
+        from rich.markup import escape  # messages may hold brackets, e.g. list[array]
+
+        render.err_console.print(f"[red]error:[/] {escape(e.message)}", markup=True, highlight=False, soft_wrap=True)
         sys.exit(e.exit_code)
     except typer.Exit as e:
         sys.exit(e.exit_code)

@@ -122,6 +122,11 @@ class LocalExecutor:
                 self._launch_python(run, queued)
         except OSError as e:
             del self._runs[launch.attempt_id]
+            if launch.kind != "command" and isinstance(e, BrokenPipeError | ConnectionResetError):
+                # the worker died before its death was seen: the attempt never started (requeued free)
+                self._done.append(Outcome(launch.attempt_id, launch.job_id, "unstarted", Reason.WORKER_LOST,
+                                          detail=f"its worker exited before it started ({e})", ended_at=time.time()))
+                return
             self._done.append(Outcome(launch.attempt_id, launch.job_id, "failed", Reason.LAUNCH_FAILED,
                                       detail=f"{type(e).__name__}: {e}", exit_code=127, ended_at=time.time()))
 
@@ -251,7 +256,8 @@ class LocalExecutor:
     def _killed(self, run: _Run, code: int | None, ended: float, usage: dict[str, float]) -> Outcome:
         la = run.launch
         why = run.killing
-        status = {Reason.TIMEOUT: "timed_out", Reason.CANCELLED_BY_USER: "cancelled", Reason.OOM: "failed"}.get(
+        status = {Reason.TIMEOUT: "timed_out", Reason.CANCELLED_BY_USER: "cancelled", Reason.OOM: "failed",
+                  Reason.PREEMPTED: "preempted"}.get(
             why, "lost")  # type: ignore[arg-type]
         detail = {
             Reason.TIMEOUT: f"ran past its timeout of {la.timeout_s:g} s" if la.timeout_s else "timeout",
