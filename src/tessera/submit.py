@@ -68,7 +68,10 @@ def submit(
 
 def _cost_hooks(store: Store, specs: Sequence[JobSpec], total: Capacity,
                 notes: list[str] | None) -> tuple[list[JobSpec], list[bool]]:
-    """Placement (jobs with variants) and budgets (projects with one): see ``tessera.cost.guard``."""
+    """Placement (jobs with variants) and budgets (projects with one): see ``tessera.cost.guard``.
+    A remote store (``TESSERA_URL``) has no database here: the server applies them when it submits."""
+    if getattr(store, "engine", None) is None:
+        return list(specs), [False] * len(specs)
     if any(s.placement is not None for s in specs):
         from tessera.placement.apply import place
 

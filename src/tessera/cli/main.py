@@ -325,9 +325,10 @@ def show(job_id: str, as_json: Annotated[bool, typer.Option("--json")] = False) 
                             "events": [render.event_dict(e) for e in events], **cost}))
     else:
         render.show(job, attempts, events, elements)
-        render.console.print(f"  cost      {cost.get('detail', '-')}")
         for line in spot_cli.lines(store, [job.id], _settings().scratch_dir):
             render.console.print(line)
+        if cost:
+            render.console.print(f"  cost      {cost['detail']}")
 
 
 @app.command()
