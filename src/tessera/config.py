@@ -37,6 +37,8 @@ class Settings:
     infra_retries: int = 3
     pipeline: int = 64
     log_level: str = "WARNING"
+    url: str = ""  # a tessera server: the CLI and SDK then talk to it (tessera.remote)
+    token: str = ""  # the API token sent to that server
 
     @property
     def db_url(self) -> str:

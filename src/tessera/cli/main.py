@@ -20,6 +20,7 @@ from tessera.executors.hardware import detect
 from tessera.jobfile import load as load_jobfile
 from tessera.jobfile import to_spec
 from tessera.models.states import TERMINAL, JobState
+from tessera.remote import RemoteStore, connect, remote_logs
 from tessera.store import Store
 from tessera.submit import submit as submit_specs
 
@@ -67,8 +68,14 @@ def _settings() -> Settings:
     return Settings.load()
 
 
+def _local_only(s: Settings) -> None:
+    if s.url:
+        raise SpecError(f"TESSERA_URL is set: the server at {s.url} runs the controller",
+                        "unset TESSERA_URL to manage this machine's own controller")
+
+
 def _store(s: Settings) -> Store:
-    return Store(s.db_url)
+    return connect(s) or Store(s.db_url)
 
 
 def _kv(pairs: list[str] | None, what: str) -> dict[str, str]:
@@ -89,6 +96,8 @@ def _param_value(v: str) -> Any:
 
 
 def _submit_and_poke(s: Settings, store: Store, specs: list[Any], **kw: Any) -> list[int]:
+    if isinstance(store, RemoteStore):  # the server checks, stores and pokes its controller
+        return submit_specs(store, specs, store.capacity(), **kw)
     ids = submit_specs(store, specs, detect(s), **kw)
     daemon.ensure_running(s)
     daemon.poke(s)
@@ -307,6 +316,9 @@ def logs(
     s = _settings()
     store = _store(s)
     job = store.job(job_id)
+    if isinstance(store, RemoteStore):
+        remote_logs(store, job.ref, follow, "stderr" if stderr else "stdout", attempt)
+        return
     atts = store.attempts(job.id)
     if attempt is not None:
         atts = [a for a in atts if a.number == attempt]
@@ -341,7 +353,9 @@ def cancel(job_ids: Annotated[list[str], typer.Argument(help="Job ids.")]) -> No
     store = _store(s)
     ids = [store.job(j).id for j in job_ids]
     n = store.request_cancel(ids)
-    if daemon.running_pid(s):
+    if isinstance(store, RemoteStore):
+        pass  # the server pokes its controller
+    elif daemon.running_pid(s):
         daemon.poke(s)
     else:
         daemon.ensure_running(s)
@@ -375,6 +389,7 @@ def wait(
 def up(foreground: Annotated[bool, typer.Option(help="Run in this terminal instead of the background.")] = False) -> None:
     """Start the controller for this TESSERA_HOME."""
     s = _settings()
+    _local_only(s)
     if foreground:
         raise typer.Exit(daemon.serve(s))
     pid = daemon.ensure_running(s)
@@ -384,6 +399,7 @@ def up(foreground: Annotated[bool, typer.Option(help="Run in this terminal inste
 @app.command()
 def down() -> None:
     """Stop the controller; its running attempts are requeued and resume when it is back."""
+    _local_only(_settings())
     pid = daemon.stop(_settings())
     render.console.print("no controller was running" if pid is None else f"controller {pid} stopped")
 
@@ -393,8 +409,10 @@ def status(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """The controller, its executors with free and total resources, and job counts."""
     s = _settings()
     store = _store(s)
-    pid = daemon.running_pid(s)
+    pid = daemon.running_pid(s) if not isinstance(store, RemoteStore) else None
     ctl = store.latest_controller()
+    if isinstance(store, RemoteStore) and ctl:
+        pid = ctl["status"].get("pid")
     info: dict[str, Any] = {"running": bool(pid), "pid": pid, "home": str(s.home), "counts": store.counts()}
     if pid and ctl and not ctl.get("stopped_at"):
         info.update(ctl["status"])

@@ -113,8 +113,7 @@ def create_app(ctx: Context) -> FastAPI:
     from tessera.server.routes import admin, jobs, monitoring, platform, workflows
     from tessera.server.routes import session as session_routes
 
-    app = FastAPI(title="tessera", version=__version__, docs_url=f"{API}/docs", redoc_url=None,
-                  openapi_url=f"{API}/openapi.json",
+    app = FastAPI(title="tessera", version=__version__, docs_url=None, redoc_url=None, openapi_url=None,
                   description="Run compute-heavy batch work on the right hardware. Authenticate with "
                               "`Authorization: Bearer <token>`; see docs/api.md.")
     app.state.ctx = ctx
@@ -137,6 +136,16 @@ def create_app(ctx: Context) -> FastAPI:
     @app.get(f"{API}/health", tags=["health"], summary="Liveness (the one route without authentication)")
     def health() -> dict[str, Any]:
         return {"ok": True, "version": __version__}
+
+    @app.get(f"{API}/openapi.json", include_in_schema=False, dependencies=[Depends(authenticate)])
+    def openapi_spec() -> dict[str, Any]:
+        return app.openapi()
+
+    @app.get(f"{API}/docs", include_in_schema=False, dependencies=[Depends(authenticate)])
+    def docs() -> Response:
+        from fastapi.openapi.docs import get_swagger_ui_html
+
+        return get_swagger_ui_html(openapi_url=f"{API}/openapi.json", title="tessera API")
 
     for module in (jobs, platform, admin, monitoring, session_routes, workflows):
         app.include_router(module.router, dependencies=[Depends(authenticate)])
