@@ -30,6 +30,8 @@ _WHERE = {
     "NotFoundError": "tessera.errors",
     "JobFailedError": "tessera.errors",
     "WaitTimeoutError": "tessera.errors",
+    "component": "tessera.workflows.registry",
+    "context": "tessera.runtime",
 }
 __all__ = sorted(_WHERE)
 

@@ -39,6 +39,16 @@ class Settings:
     infra_retries: int = 3
     pipeline: int = 64
     log_level: str = "WARNING"
+    # spot and checkpoints (tessera.spot, tessera.runtime): see docs/reliability.md
+    checkpoint_url: str = ""
+    spot_slots: int = 0
+    preemption_rate: str = ""
+    preemption_trace: str = ""
+    preemption_seed: int = 0
+    notice_s: float = 120.0
+    preemption_cap: int = 3
+    usd_per_cpu_hour: float = 0.063
+    spot_discount: float = 0.7
     executor: str = "local"
     ray_address: str = ""
 

@@ -39,6 +39,28 @@ def _mount_bench() -> None:
 
 
 _mount_bench()
+
+
+def _mount_server() -> None:
+    from tessera.cli.server import install
+
+    install(app)
+
+
+_mount_server()
+
+
+def _mount_workflows() -> None:
+    from tessera.cli.workflow import components_app, workflow_app
+
+    app.add_typer(workflow_app, name="workflow")
+    app.add_typer(components_app, name="components")
+
+
+_mount_workflows()
+from tessera.cli import spot as spot_cli  # noqa: E402 - mounted after the app exists
+
+app.add_typer(spot_cli.app, name="spot")
 _state: dict[str, Any] = {"debug": False}
 
 
@@ -159,11 +181,16 @@ def submit(
 
 @app.command()
 def run(
-    file: Annotated[Path, typer.Argument(help="A YAML job file.")],
+    file: Annotated[Path, typer.Argument(help="A YAML job file or workflow file (one with steps:).")],
     wait: Annotated[bool, typer.Option(help="Wait and print a summary.")] = True,
     timeout_s: Annotated[float | None, typer.Option(help="Give up waiting after this long.")] = None,
+    resume: Annotated[bool, typer.Option(help="Workflows: skip steps whose cached outputs exist.")] = False,
 ) -> None:
-    """Submit a job file, show progress, wait, and print a summary; exit 0 only if all succeeded."""
+    """Submit a job file or a workflow, show progress, wait, and print a summary; exit 0 only if all succeeded."""
+    from tessera.cli import workflow
+
+    if workflow.is_workflow_file(file):
+        raise typer.Exit(workflow.run(file, wait, timeout_s, resume))
     specs = load_jobfile(file)
     s = _settings()
     store = _store(s)
@@ -259,6 +286,8 @@ def show(job_id: str, as_json: Annotated[bool, typer.Option("--json")] = False) 
                             "events": [render.event_dict(e) for e in events]}))
     else:
         render.show(job, attempts, events, elements)
+        for line in spot_cli.lines(store, [job.id]):
+            render.console.print(line)
 
 
 @app.command()
@@ -351,13 +380,23 @@ def wait(
 
 
 @app.command()
-def up(foreground: Annotated[bool, typer.Option(help="Run in this terminal instead of the background.")] = False,
-       executor: Annotated[str | None, typer.Option(help="local (this machine) or ray (a Ray cluster).")] = None,
-       ray_address: Annotated[str | None, typer.Option(help="auto, ray://HOST:10001 or HOST:6379.")] = None) -> None:
-    """Start the controller for this TESSERA_HOME."""
+def up(
+    foreground: Annotated[bool, typer.Option(help="Run in this terminal instead of the background.")] = False,
+    spot_slots: Annotated[int | None, typer.Option(help="How many local slots are spot (preemptible).")] = None,
+    preemption_rate: Annotated[str | None, typer.Option(help="Preempt spot slots at this rate, e.g. 12/h.")] = None,
+    preemption_trace: Annotated[Path | None, typer.Option(help="Preempt at the times (s) in this file.")] = None,
+    preemption_seed: Annotated[int | None, typer.Option(help="Seed of the random preemption schedule.")] = None,
+    notice_s: Annotated[float | None, typer.Option(help="Seconds of notice before SIGTERM (default 120).")] = None,
+    executor: Annotated[str | None, typer.Option(help="local (this machine) or ray (a Ray cluster).")] = None,
+    ray_address: Annotated[str | None, typer.Option(help="auto, ray://HOST:10001 or HOST:6379.")] = None,
+) -> None:
+    """Start the controller for this TESSERA_HOME (optionally with local spot slots that really get preempted)."""
     from tessera.cli.scale import choose_executor
 
     s = choose_executor(executor, ray_address)
+    spot_cli.apply(spot_cli.up_env(spot_slots, preemption_rate, preemption_trace, preemption_seed, notice_s,
+                                   detect(s).cpus), daemon.running_pid(s) is not None)
+    s = _settings()
     if foreground:
         raise typer.Exit(daemon.serve(s))
     pid = daemon.ensure_running(s)

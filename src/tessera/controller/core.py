@@ -18,6 +18,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from tessera import failpoints
 from tessera.config import Settings
 from tessera.executors import procs
 from tessera.executors.base import Executor, Launch, Outcome, Started
@@ -27,6 +28,7 @@ from tessera.models.states import TERMINAL, WAITING, JobState, Reason
 from tessera.scheduler.decide import Capacity, Placement, Running, decide
 from tessera.scheduler.deps import DepStatus, evaluate
 from tessera.scheduler.outcome import next_state
+from tessera.spot.manager import SpotManager
 from tessera.store import Candidate, Claim, End, Move, Store
 
 logger = logging.getLogger(__name__)
@@ -86,7 +88,9 @@ class Controller:
         self._small_run_s: float | None = None  # moving average of small Python jobs' run time
         self.started_at = time.time()
         store.register_controller(self.id, os.getpid(), socket.gethostname(), self.started_at)
+        self.spot = SpotManager(settings, store, executor)  # capacity classes, preemptions, checkpoints
         self._recover()
+        self.spot.recover()
 
     # ------------------------------------------------------------------ public
 
@@ -104,8 +108,12 @@ class Controller:
     def step(self, timeout: float = 0.5) -> None:
         if self._unrecorded:
             timeout = min(timeout, RUNNING_LAG_S)
+        if self.spot.live:
+            timeout = self.spot.timeout(timeout, time.time())
         started, outcomes = self.executor.poll(timeout if not self._poked.is_set() else 0.0)
         now = time.time()
+        if self.spot.live:
+            self.spot.tick(now, started)
         for s in started:
             act = self.active.get(s.attempt_id)
             if act is None:
@@ -158,6 +166,7 @@ class Controller:
             **self.extra_status, "id": self.id, "pid": os.getpid(), "started_at": self.started_at, "store": _safe_url(self.store.url),
             "executors": [{"name": self.executor.name, "features": sorted(self.executor.features),
                            "total": cap(self.total), "free": cap(self.free), "running": len(self.active)}],
+            "spot": self.spot.status(),
         }
 
     def close(self, grace_s: float | None = None) -> None:
@@ -219,9 +228,11 @@ class Controller:
                 result_encoding=o.result_encoding, result=o.result, error=o.error, usage=o.usage,
                 stdout_path=act.stdout_path, stderr_path=act.stderr_path, attempt_reason=o.reason))
         ended_arrays: list[int] = []
+        failpoints.hit("after_finish_before_commit")
         committed = set(self.store.finish(ends, ended_arrays))
+        failpoints.hit("after_commit_before_ack")
         self._dirty = True
-        if any(e.job_dst is JobState.RUNNABLE for e in ends):
+        if self.spot.after_commit(outcomes, ends, committed) or any(e.job_dst is JobState.RUNNABLE for e in ends):
             self._refill = True
         done = [e.job_id for e in ends if e.job_id in committed and e.job_dst in TERMINAL]
         for e in ends:
@@ -321,6 +332,7 @@ class Controller:
         waiting = [j.id for j in targets if j.state in WAITING]
         # array rows themselves end through their elements; an array with no element left waiting ends here
         moved = self.store.move([Move(j, JobState.CANCELLED, frozenset(WAITING), reason, detail) for j in waiting])
+        failpoints.hit("mid_cancel")
         for arr in (j for j in jobs if j.is_array and j.state in WAITING and not j.counts.get("size")):
             self.store.move([Move(arr.id, JobState.CANCELLED, frozenset(WAITING), reason, detail)])
         by_job = {a.job_id: aid for aid, a in self.active.items()}
@@ -405,6 +417,7 @@ class Controller:
                                     self.id, self.settings.lease_s, now, launch=info)
         if not attempts:
             return
+        failpoints.hit("after_claim")
         for a in attempts:
             job, own, arr = info[a.job_id]
             p = by_id[a.job_id]
@@ -432,7 +445,8 @@ class Controller:
             attempt_id=attempt_id, job_id=job.id, ref=job.ref, kind=spec.kind, placement=p, attempt_number=number,
             command=spec.command, function=spec.function, args=spec.args, kwargs=spec.kwargs,
             kernel=spec.kernel, params=spec.params, payload=own, array_payload=arr, array_id=job.array_id,
-            array_index=job.array_index, env=spec.env, cwd=spec.cwd, timeout_s=spec.timeout_s,
+            array_index=job.array_index, env=self.spot.env(job, attempt_id, f"{self._scratch}/{attempt_id}", p.cpus),
+            cwd=spec.cwd, timeout_s=spec.timeout_s,
             stdout_path=self.settings.log_path(job, number, "stdout"),
             stderr_path=self.settings.log_path(job, number, "stderr"),
             scratch_dir=f"{self._scratch}/{attempt_id}",

@@ -262,7 +262,8 @@ class LocalExecutor:
     def _killed(self, run: _Run, code: int | None, ended: float, usage: dict[str, float]) -> Outcome:
         la = run.launch
         why = run.killing
-        status = {Reason.TIMEOUT: "timed_out", Reason.CANCELLED_BY_USER: "cancelled", Reason.OOM: "failed"}.get(
+        status = {Reason.TIMEOUT: "timed_out", Reason.CANCELLED_BY_USER: "cancelled", Reason.OOM: "failed",
+                  Reason.PREEMPTED: "preempted"}.get(
             why, "lost")  # type: ignore[arg-type]
         detail = {
             Reason.TIMEOUT: f"ran past its timeout of {la.timeout_s:g} s" if la.timeout_s else "timeout",

@@ -252,18 +252,17 @@ class RayExecutor:
         spot = self._on_spot(run)
         logger.warning("attempt %d of job %s lost with its %s: %s", la.attempt_id, la.ref,
                        "spot node" if spot else "Ray worker or node", what)
-        preempted = getattr(Reason, "PREEMPTED", None)
-        if spot and preempted is not None:
-            return Outcome(la.attempt_id, la.job_id, "preempted", preempted, detail=f"spot node lost: {what}"[:500],
+        if spot:  # the spot path: requeued at no cost to any retry budget (preemptions have their own cap)
+            return Outcome(la.attempt_id, la.job_id, "preempted", Reason.PREEMPTED, detail=f"spot node lost: {what}"[:500],
                            ran_at=run.submitted, ended_at=ended)
         return Outcome(la.attempt_id, la.job_id, "lost", Reason.WORKER_LOST,
-                       detail=(f"spot node lost: {what}" if spot else f"Ray worker or node lost: {what}")[:500],
-                       ran_at=run.submitted, ended_at=ended)
+                       detail=f"Ray worker or node lost: {what}"[:500], ran_at=run.submitted, ended_at=ended)
 
     def _killed(self, run: _Run, ended: float, detail: str | None = None) -> Outcome:
         la = run.launch
         why = run.killing or Reason.CONTROLLER_LOST
-        status = {Reason.TIMEOUT: "timed_out", Reason.CANCELLED_BY_USER: "cancelled", Reason.OOM: "failed"}.get(why, "lost")
+        status = {Reason.TIMEOUT: "timed_out", Reason.CANCELLED_BY_USER: "cancelled", Reason.OOM: "failed",
+                  Reason.PREEMPTED: "preempted"}.get(why, "lost")
         if detail is None and why is Reason.TIMEOUT:
             detail = f"ran past its timeout of {la.timeout_s:g} s" if la.timeout_s else "timeout"
         return Outcome(la.attempt_id, la.job_id, status, why, detail=detail, ran_at=run.submitted, ended_at=ended)

@@ -85,6 +85,7 @@ class Reason(StrEnum):
     WORKER_LOST = "worker_lost"
     CONTROLLER_LOST = "controller_lost"
     LAUNCH_FAILED = "launch_failed"
+    PREEMPTED = "preempted"
 
 
 _WORDS: dict[Reason, str] = {
@@ -109,6 +110,7 @@ _WORDS: dict[Reason, str] = {
     Reason.WORKER_LOST: "the worker running it died",
     Reason.CONTROLLER_LOST: "the controller running it died",
     Reason.LAUNCH_FAILED: "its process could not be started",
+    Reason.PREEMPTED: "its spot slot was reclaimed; it resumes from its last checkpoint at no cost to its retries",
 }
 
 

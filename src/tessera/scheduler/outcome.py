@@ -39,6 +39,8 @@ def next_state(
         return Next(JobState.SUCCEEDED, None, detail)
     if status == "cancelled":
         return Next(JobState.CANCELLED, reason or Reason.CANCELLED_BY_USER, detail)
+    if status == "preempted":  # the spot path: never on a retry budget (preemptions have their own cap)
+        return Next(JobState.PREEMPTED, Reason.PREEMPTED, detail or "its spot slot was reclaimed")
     if status == "unstarted":
         return Next(JobState.RUNNABLE, Reason.REQUEUED, detail or "requeued: it never started")
     if status == "lost":

@@ -203,3 +203,166 @@ def migrate(conn: Connection) -> int:
         conn.execute(meta.insert().values(key="schema_version", value=str(number)))
         version = number
     return version
+
+
+# ---------------------------------------------------------------- server (issue 7): tokens, sessions,
+# audit, utilisation samples, webhooks
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(128), nullable=False),
+    Column("prefix", String(16), nullable=False),  # the first characters, shown to tell tokens apart
+    Column("hash", String(64), nullable=False, unique=True),  # SHA-256 of the whole token
+    Column("project", String(64), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("revoked_at", Float),
+    Column("last_used_at", Float),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("hash", String(64), primary_key=True),  # SHA-256 of the cookie value
+    Column("token_id", Integer, nullable=False),
+    Column("csrf", String(64), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+)
+
+audit = Table(
+    "audit",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", Float, nullable=False),
+    Column("actor", String(160), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("project", String(64)),
+    Column("target", String(160)),
+    Column("detail", Text, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+samples = Table(
+    "samples",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("attempt_id", Integer, nullable=False),
+    Column("job_id", Integer, nullable=False),
+    Column("at", Float, nullable=False),
+    Column("cpu_pct", Float, nullable=False),  # percent of one CPU (200 = two CPUs busy)
+    Column("rss_mb", Float, nullable=False),
+    Column("read_mb", Float, nullable=False),  # cumulative since the attempt started
+    Column("write_mb", Float, nullable=False),
+    Column("gpu_pct", Float),  # mean utilisation of the attempt's GPUs; NULL without NVML
+    Column("gpu_mem_mb", Float),  # GPU memory the attempt's processes hold
+)
+Index("samples_attempt", samples.c.attempt_id, samples.c.at)
+
+webhooks = Table(
+    "webhooks",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("url", Text, nullable=False),
+    Column("project", String(64), nullable=False),
+    Column("states", Text, nullable=False),  # JSON list of job states that trigger a delivery
+    Column("secret", String(64), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("cursor", Integer, nullable=False),  # the last events.id handled
+    Column("delivered", Integer, nullable=False, default=0, server_default="0"),
+    Column("last_error", Text),
+)
+
+_APPEND_ONLY_SQLITE = (
+    "CREATE TRIGGER audit_no_{op} BEFORE {OP} ON audit BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END"
+)
+_APPEND_ONLY_PG = [
+    "CREATE OR REPLACE FUNCTION tessera_audit_append_only() RETURNS trigger AS $$ BEGIN "
+    "RAISE EXCEPTION 'the audit log is append-only'; END; $$ LANGUAGE plpgsql",
+    "CREATE TRIGGER audit_append_only BEFORE UPDATE OR DELETE ON audit "
+    "FOR EACH ROW EXECUTE FUNCTION tessera_audit_append_only()",
+]
+
+
+def _v3_server(conn: Connection) -> None:
+    metadata.create_all(conn, tables=[api_tokens, sessions, audit, samples, webhooks])
+    conn.execute(text("CREATE INDEX IF NOT EXISTS jobs_project_id ON jobs (project, id)"))
+    if conn.dialect.name == "sqlite":
+        for op in ("update", "delete"):
+            conn.execute(text(_APPEND_ONLY_SQLITE.format(op=op, OP=op.upper())))
+    else:
+        for stmt in _APPEND_ONLY_PG:
+            conn.execute(text(stmt))
+
+
+MIGRATIONS.append(_v3_server)
+
+
+# Workflows (tessera.workflows.records): one row per submitted workflow, one per step.
+workflows = Table(
+    "workflows",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False),
+    Column("project", String(64), nullable=False),
+    Column("spec", Text, nullable=False),  # JSON of the WorkflowSpec
+    Column("artifacts", Text, nullable=False),  # the artifact store URL
+    Column("resumed", Boolean, nullable=False, default=False),
+    Column("submitted_at", Float, nullable=False),
+)
+
+workflow_steps = Table(
+    "workflow_steps",
+    metadata,
+    Column("workflow_id", Integer, nullable=False),
+    Column("step", String(64), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("component", String(128), nullable=False),
+    Column("status", String(16), nullable=False),  # submitted | cached | skipped
+    Column("job_id", Integer),
+    Column("size", Integer),  # elements of a mapped step; NULL for one job
+    Column("keys", Text, nullable=False),  # JSON list of cache keys, one per element
+)
+Index("workflow_steps_wf", workflow_steps.c.workflow_id)
+Index("workflow_steps_job", workflow_steps.c.job_id)
+
+
+def _v4_workflows(conn: Connection) -> None:
+    metadata.create_all(conn, tables=[workflows, workflow_steps])
+
+
+MIGRATIONS.append(_v4_workflows)
+# ---------------------------------------------------------------------------- spot (issue 5)
+
+#: One row per attempt that ran on a capacity class (spot or on-demand slots), written when it
+#: ends: what it cost, and for a preempted attempt the notice, the kill and the work it lost.
+spot_attempts = Table(
+    "spot_attempts",
+    metadata,
+    Column("attempt_id", Integer, primary_key=True),
+    Column("job_id", Integer, nullable=False),
+    Column("capacity", String(16), nullable=False),
+    Column("cpus", Float, nullable=False),
+    Column("ran_s", Float, nullable=False),
+    Column("usd", Float, nullable=False),
+    Column("on_demand_usd", Float, nullable=False),
+    Column("preempted", Boolean, nullable=False, default=False),
+    Column("notice_at", Float),
+    Column("ended_at", Float),
+    Column("checkpoint_at", Float),
+    Column("lost_s", Float),
+    Column("lost_usd", Float),
+    Column("fallback", Text),
+)
+Index("spot_attempts_job", spot_attempts.c.job_id)
+
+
+def _v5_spot(conn: Connection) -> None:
+    metadata.create_all(conn, tables=[spot_attempts])
+
+
+MIGRATIONS.append(_v5_spot)
+

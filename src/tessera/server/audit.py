@@ -1,0 +1,117 @@
+"""The audit log: every mutation, append-only and hash-chained, like a small CloudTrail.
+
+Each entry's hash is SHA-256 over the previous entry's hash and the entry's canonical JSON (its
+id, time, actor, action, project, target and detail), so editing, removing or reordering any
+entry breaks every hash after it; ``verify`` finds the first break. The database refuses UPDATE
+and DELETE on the table (triggers), and appends are serialised (SQLite's write lock; an
+exclusive table lock on PostgreSQL), so the chain has no forks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from tessera.store import Store
+from tessera.store import schema as t
+from tessera.store.engine import translated
+
+GENESIS = "0" * 64
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    id: int
+    at: float
+    actor: str
+    action: str
+    project: str | None
+    target: str | None
+    detail: dict[str, Any]
+    prev_hash: str
+    hash: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "at": self.at, "actor": self.actor, "action": self.action, "project": self.project,
+                "target": self.target, "detail": self.detail, "prev_hash": self.prev_hash, "hash": self.hash}
+
+
+def chain_hash(prev_hash: str, id_: int, at: float, actor: str, action: str, project: str | None,
+               target: str | None, detail: dict[str, Any]) -> str:
+    """The hash of one entry given the one before it (pure)."""
+    body = json.dumps([id_, repr(at), actor, action, project, target, detail], sort_keys=True,
+                      separators=(",", ":"), default=str)
+    return hashlib.sha256(f"{prev_hash}\n{body}".encode()).hexdigest()
+
+
+def append(conn: Connection, actor: str, action: str, project: str | None = None, target: str | None = None,
+           detail: dict[str, Any] | None = None, now: float | None = None) -> Entry:
+    """Append one entry inside the caller's write transaction."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("LOCK TABLE audit IN EXCLUSIVE MODE")
+    last = conn.execute(select(t.audit.c.id, t.audit.c.hash).order_by(t.audit.c.id.desc()).limit(1)).first()
+    prev, id_ = (last.hash, last.id + 1) if last else (GENESIS, 1)
+    at = time.time() if now is None else now
+    detail = json.loads(json.dumps(detail or {}, default=str))  # store exactly what was hashed
+    h = chain_hash(prev, id_, at, actor, action, project, target, detail)
+    conn.execute(t.audit.insert().values(id=id_, at=at, actor=actor, action=action, project=project, target=target,
+                                         detail=json.dumps(detail, sort_keys=True), prev_hash=prev, hash=h))
+    return Entry(id_, at, actor, action, project, target, detail, prev, h)
+
+
+def record(store: Store, actor: str, action: str, project: str | None = None, target: str | None = None,
+           detail: dict[str, Any] | None = None) -> Entry:
+    """Append one entry in its own transaction."""
+    with translated("writing the audit log"), store._write() as conn:
+        return append(conn, actor, action, project, target, detail)
+
+
+def _entry(r: Any) -> Entry:
+    return Entry(r.id, r.at, r.actor, r.action, r.project, r.target, json.loads(r.detail), r.prev_hash, r.hash)
+
+
+def entries(store: Store, project: str | None = None, after: int = 0, limit: int = 100) -> list[Entry]:
+    """Entries in order, optionally of one project, with ids above ``after``."""
+    q = select(t.audit).where(t.audit.c.id > after).order_by(t.audit.c.id).limit(limit)
+    if project is not None:
+        q = q.where(t.audit.c.project == project)
+    with translated("reading the audit log"), store._read() as conn:
+        return [_entry(r) for r in conn.execute(q)]
+
+
+def _all(store: Store, batch: int = 5000) -> Iterator[Entry]:
+    after = 0
+    while True:
+        chunk = entries(store, after=after, limit=batch)
+        if not chunk:
+            return
+        yield from chunk
+        after = chunk[-1].id
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    ok: bool
+    entries: int
+    broken_at: int | None = None
+    why: str | None = None
+
+
+def verify(store: Store) -> Verdict:
+    """Recompute the chain; the first entry whose link or hash does not match breaks it."""
+    prev, expected_id, n = GENESIS, 1, 0
+    for e in _all(store):
+        if e.id != expected_id:
+            return Verdict(False, n, e.id, f"entry {expected_id} is missing (next is {e.id})")
+        if e.prev_hash != prev:
+            return Verdict(False, n, e.id, f"entry {e.id} does not link to the entry before it")
+        if chain_hash(prev, e.id, e.at, e.actor, e.action, e.project, e.target, e.detail) != e.hash:
+            return Verdict(False, n, e.id, f"entry {e.id} was changed after it was written")
+        prev, expected_id, n = e.hash, e.id + 1, n + 1
+    return Verdict(True, n)

@@ -1,0 +1,63 @@
+"""Spot decisions, pure: which capacity class an attempt gets, and what a preemption cost."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+SPOT = "spot"
+ON_DEMAND = "on_demand"
+DEADLINE_TAG = "tessera.deadline"  # epoch seconds or ISO 8601: when the job must be done
+WORK_TAG = "tessera.work_s"  # the job's expected run time in seconds, for the deadline slack
+
+
+@dataclass(frozen=True, slots=True)
+class Prices:
+    """A simple price input: dollars per CPU-hour on demand, and the spot discount (0.7 = 70% off)."""
+
+    usd_per_cpu_hour: float = 0.063  # an r5.4xlarge (16 vCPU) at $1.008/h, per vCPU
+    spot_discount: float = 0.7
+
+    def per_s(self, capacity: str, cpus: float) -> float:
+        rate = self.usd_per_cpu_hour * max(cpus, 0.0) / 3600.0
+        return rate * (1.0 - self.spot_discount) if capacity == SPOT else rate
+
+
+def deadline_of(tags: dict[str, str]) -> float | None:
+    """The job's deadline from its ``tessera.deadline`` tag (epoch seconds or ISO 8601), or None."""
+    raw = tags.get(DEADLINE_TAG)
+    if not raw:
+        return None
+    try:
+        return float(raw)
+    except ValueError:
+        return datetime.fromisoformat(raw).timestamp()
+
+
+def slack_s(now: float, deadline: float | None, work_s: float | None, progress: float | None) -> float:
+    """Seconds to spare before the deadline once the remaining work is done (inf: no deadline)."""
+    if deadline is None:
+        return float("inf")
+    remaining = (work_s or 0.0) * (1.0 - (progress or 0.0))
+    return deadline - now - remaining
+
+
+def choose(preemptions: int, cap: int, slack: float, notice_s: float, spot_free: bool) -> tuple[str, str | None]:
+    """The class for a new attempt, and why it falls back to on-demand (None when it does not).
+
+    A job preempted ``cap`` times, or whose deadline slack could not absorb one more preemption
+    (the notice period), runs on-demand; otherwise it takes a spot slot when one is free.
+    """
+    if preemptions >= cap:
+        return ON_DEMAND, f"preempted {preemptions} times (cap {cap}): falls back to on-demand"
+    if slack < notice_s:
+        return ON_DEMAND, f"deadline slack {max(slack, 0):.0f} s is under the {notice_s:g} s notice: on-demand"
+    return (SPOT, None) if spot_free else (ON_DEMAND, None)
+
+
+def work_lost_s(ran_at: float | None, ended_at: float, checkpoint_at: float | None) -> float:
+    """Work the attempt did after its last checkpoint (all of it when it made none while running)."""
+    if ran_at is None:
+        return 0.0
+    since = max(ran_at, checkpoint_at) if checkpoint_at is not None else ran_at
+    return max(0.0, ended_at - since)
