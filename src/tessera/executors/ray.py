@@ -32,6 +32,7 @@ logger = logging.getLogger(__name__)
 SPOT_RESOURCE = "tessera-spot"  # a custom resource a spot node advertises (any amount)
 SPOT_LABELS = {"ray.io/market-type": "spot", "tessera.io/capacity": "spot"}
 CAPACITY_TTL_S = 2.0  # how often the cluster's resources are read again
+MIN_DEPTH = 128  # small attempts per busy slot Ray may hold queued: its round trip is longer than a pipe's
 
 
 @dataclass
@@ -62,7 +63,7 @@ class RayExecutor:
         self.kill_grace_s = kill_grace_s
         self._owns = not ray.is_initialized()
         if self._owns:
-            ray.init(address=address or None, logging_level=logging.WARNING, log_to_driver=False,
+            ray.init(address=address or "local", logging_level=logging.WARNING, log_to_driver=False,
                      **(init_kwargs or {}))
         from tessera.executors.ray_task import run_attempt
 
@@ -96,9 +97,13 @@ class RayExecutor:
         self._event.set()
 
     def pipeline_room(self, depth: int) -> int:
-        """Small attempts that may wait in Ray's queue behind busy CPU slots at this depth."""
+        """Small attempts that may wait in Ray's queue behind busy CPU slots. The controller's depth
+        covers ~20 ms of work, enough for a local pipe; a Ray task's round trip takes longer, so at
+        least ``MIN_DEPTH`` per slot (the controller passes depth 1 when pipelining is off)."""
+        if depth <= 1:
+            return 0
         busy = sum(1 for r in self._runs.values() if not r.queued and not r.launch.placement.gpus)
-        return max(0, busy * (depth - 1) - len(self._queued))
+        return max(0, busy * (max(depth, MIN_DEPTH) - 1) - len(self._queued))
 
     def launch(self, launch: Launch, queued: bool = False) -> None:
         logs = os.path.dirname(launch.stdout_path)
