@@ -95,7 +95,9 @@ def _param_value(v: str) -> Any:
 
 
 def _submit_and_poke(s: Settings, store: Store, specs: list[Any], **kw: Any) -> list[int]:
-    ids = submit_specs(store, specs, detect(s), **kw)
+    from tessera.executors.factory import submit_capacity
+
+    ids = submit_specs(store, specs, submit_capacity(s, store), **kw)
     daemon.ensure_running(s)
     daemon.poke(s)
     return ids
