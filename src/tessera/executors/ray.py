@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tessera.executors import procs
-from tessera.executors.base import Feature, Launch, Outcome, Started
+from tessera.executors.base import Feature, Launch, Outcome, Started, attempt_env, next_clock
 from tessera.models.states import Reason
 from tessera.scheduler.decide import Capacity
 
@@ -293,13 +293,7 @@ class RayExecutor:
     # ------------------------------------------------------------------ clocks and cluster
 
     def _next_timer(self) -> float:
-        t = float("inf")
-        for run in self._runs.values():
-            if run.kill_at is not None:
-                t = min(t, run.kill_at)
-            elif run.deadline is not None:
-                t = min(t, run.deadline)
-        return t
+        return next_clock(self._runs.values())
 
     def _check_clocks(self) -> None:
         now = time.monotonic()
@@ -337,16 +331,7 @@ class RayExecutor:
             return False
 
     def _env(self, la: Launch) -> dict[str, str]:
-        env = dict(la.env)
-        env.update({
-            "TESSERA_JOB_ID": la.ref, "TESSERA_ATTEMPT_ID": str(la.attempt_id),
-            "TESSERA_ATTEMPT_NUMBER": str(la.attempt_number), "TESSERA_SCRATCH_DIR": la.scratch_dir,
-            procs.MARKER: procs.attempt_key(self.scope, la.attempt_id),
-        })
-        if la.array_index is not None:
-            env["TESSERA_ARRAY_INDEX"] = str(la.array_index)
-            env["TESSERA_ARRAY_JOB_ID"] = str(la.array_id)
-        return env
+        return attempt_env(la, procs.attempt_key(self.scope, la.attempt_id))  # the task adds Ray's GPUs
 
 
 def is_spot(node: dict[str, Any]) -> bool:
