@@ -126,3 +126,19 @@ def test_lost_worker_resumes_from_checkpoint(client: Client) -> None:
 def test_infeasible_job_is_refused(client: Client) -> None:
     with pytest.raises(InfeasibleError, match="asks for 4096 CPUs"):
         client.submit_spec({"command": ["true"], "cpus": 4096})
+
+
+def test_attempt_environment_is_put_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a job does to os.environ does not leak into the next job on the same worker process."""
+    import os
+
+    from tessera.executors.worker import _restore_env
+
+    monkeypatch.setenv("TESSERA_TEST_KEEP", "1")
+    monkeypatch.setenv("TESSERA_TEST_CHANGED", "before")
+    saved = dict(os.environ)
+    os.environ["TESSERA_TEST_ADDED"] = "x"
+    os.environ["TESSERA_TEST_CHANGED"] = "after"
+    del os.environ["TESSERA_TEST_KEEP"]
+    _restore_env(saved)
+    assert dict(os.environ) == saved
