@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test lint bench chaos clean postgres
+.PHONY: setup run test lint bench chaos soak clean postgres web chromium
 
 setup: $(STAMP)
 
@@ -26,6 +26,16 @@ postgres:
 	  fi; \
 	fi
 
+# Debian's chromium for the browser tests (Playwright drives it; its own browser download is never
+# used). Skipped, and the browser tests skip saying why, only where apt cannot install it.
+chromium:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if command -v apt-get >/dev/null 2>&1; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	      || echo "chromium could not be installed: the browser tests will be skipped"; \
+	  fi; \
+	fi
+
 # The demo job file on this machine, in a fresh TESSERA_HOME unless one is set; stops its controller.
 run: setup
 	@home=$${TESSERA_HOME:-$$(mktemp -d)}; export TESSERA_HOME=$$home; \
@@ -33,7 +43,7 @@ run: setup
 	  $(BIN)/tessera show 1 >/dev/null; $(BIN)/tessera down >/dev/null; \
 	  echo "state kept in $$home (TESSERA_HOME=$$home $(BIN)/tessera ls)"; exit $$rc
 
-test: setup postgres
+test: setup postgres chromium
 	$(BIN)/python -m pytest -q
 
 lint: setup
@@ -45,6 +55,20 @@ bench: setup
 	$(BIN)/pip install -q -e '.[bench]'
 	$(BIN)/python benchmarks/scheduler.py
 	$(BIN)/python benchmarks/kernels.py
+	$(BIN)/python benchmarks/workflows.py
+
+# The dashboard and workflow editor (web/, React + Vite): rebuilds the assets committed under
+# src/tessera/server/static, so installing tessera never needs Node.
+web:
+	cd web && npm ci --no-audit --no-fund && npm run build
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info
+
+# The reliability contract at full counts (CI runs the same tests with reduced counts).
+chaos: setup
+	TESSERA_CHAOS=full $(BIN)/python -m pytest -q -s tests/chaos
+
+# 100,000 short jobs, a worker killed every 30 s, the controller every 5 min: 0 lost/duplicated/leaked.
+soak: setup
+	$(BIN)/python -m tests.chaos.soak --jobs 100000 --worker-kill-s 30 --controller-restart-s 300 --job-s 0.01

@@ -32,6 +32,7 @@ _WHERE = {
     "WaitTimeoutError": "tessera.errors",
     "component": "tessera.workflows.registry",
     "context": "tessera.runtime",
+    "Workflow": "tessera.workflows.builder",
 }
 __all__ = sorted(_WHERE)
 

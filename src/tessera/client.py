@@ -23,6 +23,7 @@ from tessera.jobfile import to_spec
 from tessera.models.job import Job
 from tessera.models.spec import _NAME, ArraySpec, JobSpec
 from tessera.models.states import TERMINAL, JobState
+from tessera.remote import RemoteStore, connect
 from tessera.store import Store
 from tessera.submit import submit as submit_specs
 
@@ -78,6 +79,8 @@ class JobHandle:
         self._client.cancel([self])
 
     def logs(self, stream: str = "stdout") -> str:
+        if isinstance(self._client.store, RemoteStore):
+            return self._client.store.log_text(self.ref, stream)
         attempts = self._client.store.attempts(self.id)
         if not attempts:
             return ""
@@ -96,8 +99,10 @@ class Client:
 
     def __init__(self, embedded: bool | None = None, **settings: Any) -> None:
         self.settings = Settings.load(**settings)
-        self.store = Store(self.settings.db_url)
-        self.total = detect(self.settings)
+        remote = connect(self.settings)  # TESSERA_URL: a server holds the store and runs the controller
+        self.store = remote or Store(self.settings.db_url)
+        self.total = remote.capacity() if remote else detect(self.settings)
+        embedded = False if remote else embedded
         self._events: dict[int, threading.Event] = {}
         self._lock = threading.Lock()
         self._controller: Controller | None = None
@@ -217,6 +222,8 @@ class Client:
         return [JobHandle(self, i, str(i)) for i in ids]
 
     def _poke(self, deps: bool = True, cancels: bool = True) -> None:
+        if isinstance(self.store, RemoteStore):
+            return  # the server pokes its controller itself
         if self._controller is not None:
             self._controller.poke(deps, cancels)
         else:

@@ -49,6 +49,8 @@ class Settings:
     preemption_cap: int = 3
     usd_per_cpu_hour: float = 0.063
     spot_discount: float = 0.7
+    url: str = ""  # a tessera server: the CLI and SDK then talk to it (tessera.remote)
+    token: str = ""  # the API token sent to that server
     executor: str = "local"
     ray_address: str = ""
 

@@ -29,7 +29,7 @@ def _parse(raw: str) -> dict[str, int]:
     for part in filter(None, (p.strip() for p in raw.split(","))):
         name, _, nth = part.partition(":")
         if name not in NAMES:
-            raise ValueError(f"unknown failpoint {name!r} in TESSERA_FAILPOINTS; known: {', '.join(NAMES)}")
+            raise ValueError(f"unknown failpoint {name!r} in TESSERA_FAILPOINTS. To fix: use only {', '.join(NAMES)}")
         out[name] = int(nth) if nth else 1
     return out
 

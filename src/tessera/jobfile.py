@@ -26,12 +26,16 @@ _SHORT = {"cpus", "memory_mb", "gpus"}
 
 def load(path: str | Path) -> list[JobSpec]:
     """Read a job file. Raises ``SpecError`` naming the job and field at fault."""
+    return parse(read(path, "job file"), str(path))
+
+
+def read(path: str | Path, what: str) -> str:
+    """A YAML file's text, or a ``SpecError`` saying why it cannot be read."""
     p = Path(path)
     try:
-        text = p.read_text()
+        return p.read_text()
     except OSError as e:
-        raise SpecError(f"cannot read job file {p}: {e.strerror}", "give the path of an existing YAML file") from None
-    return parse(text, str(p))
+        raise SpecError(f"cannot read {what} {p}: {e.strerror}", "give the path of an existing YAML file") from None
 
 
 def parse(text: str, where: str = "job file") -> list[JobSpec]:

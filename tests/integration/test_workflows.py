@@ -205,3 +205,20 @@ def test_a_python_function_from_a_script(client: Client) -> None:
     run = wf.run(client, timeout=TIMEOUT)
     assert run.state == "succeeded", run.states()
     np.testing.assert_allclose(run.value("triple"), np.random.default_rng(0).random(2) * 3)
+
+
+def test_file_names_and_extensions_survive(client: Client, tmp_path: Path) -> None:
+    write = {"argv": ["sh", "-c", 'echo "$1" > "$0.txt"', "{outputs.doc}", "{params.text}"],
+             "outputs": {"doc": "file"}, "params": {"text": {"type": "string"}}}
+    check = {"argv": ["sh", "-c", 'case "$0" in *.txt) cp "$0" "$1";; *) exit 9;; esac', "{inputs.doc}",
+                      "{outputs.copy}"], "inputs": {"doc": "file"}, "outputs": {"copy": "file"}}
+    run = submit(client, {"name": "names", "components": {"lab.write": write, "lab.check": check}, "steps": [
+        {"name": "write", "component": "lab.write", "params": {"text": "hello"}},
+        {"name": "check", "component": "lab.check", "inputs": {"doc": "write.doc"}},
+        {"name": "read", "component": "test.read_text", "inputs": {"doc": "check.copy"}},
+    ]})
+    assert run.wait(TIMEOUT) == "succeeded", run.states()
+    assert run.value("read") == "hello\n"
+    ref = run.refs("write", "doc")[0]
+    assert ref.name == "doc.txt" and ref.suffix == ".txt"
+    assert [sorted(o) for o in run.outputs("write")] == [["doc"]]

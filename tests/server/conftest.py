@@ -3,6 +3,7 @@ driven through Starlette's TestClient, and tokens of each role in two projects."
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,4 +47,43 @@ def server(home: Path) -> Iterator[Server]:
         yield srv
     finally:
         srv.client.close()
+        sdk.close()
+
+
+@dataclass
+class Live:
+    """A server on a loopback port (uvicorn in a thread), for clients in other processes."""
+
+    url: str
+    server: Server
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def live(home: Path, project: str = "default") -> Iterator[Live]:
+    import threading
+
+    import uvicorn
+
+    from tests.conftest import wait_for
+
+    srv, sdk = make_server(home)
+    srv.secrets["project"] = tokens.create(srv.ctx.store, "cli", project, "admin")[1]
+    port = free_port()
+    uv = uvicorn.Server(uvicorn.Config(srv.client.app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=uv.run, daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: uv.started, 60, "the server to listen")
+        yield Live(f"http://127.0.0.1:{port}", srv)
+    finally:
+        uv.should_exit = True
+        thread.join(30)
         sdk.close()

@@ -34,13 +34,13 @@ def test_unknown_component_lists_the_names() -> None:
 
 
 def test_decorator_types_inputs_params_and_outputs() -> None:
-    @tessera.component("test.scale", version="7", outputs={"out": "array", "norm": "json"})
+    @tessera.component("unit.scale", version="7", outputs={"out": "array", "norm": "json"})
     def scale(x: np.ndarray, ref: File, *, factor: float = 2.0, label: str) -> dict[str, object]:
         """Scale an array."""
         return {"out": x * factor, "norm": 0.0}
 
     try:
-        comp = registry.get("test.scale")
+        comp = registry.get("unit.scale")
         assert comp.kind == "python" and comp.version == "7" and comp.summary == "Scale an array."
         assert [(p.name, p.type) for p in comp.inputs] == [("x", "array"), ("ref", "file")]
         assert [(p.name, p.type) for p in comp.outputs] == [("out", "array"), ("norm", "json")]
@@ -55,7 +55,7 @@ def test_decorator_types_inputs_params_and_outputs() -> None:
         with pytest.raises(SpecError, match="factor"):
             comp.validate_params({"label": "a", "factor": "fast"})
     finally:
-        registry.unregister("test.scale")
+        registry.unregister("unit.scale")
 
 
 def test_same_name_from_another_function_is_refused() -> None:

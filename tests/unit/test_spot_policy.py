@@ -80,3 +80,12 @@ def test_a_preemption_never_spends_a_retry_or_infra_budget(outcomes: list[str], 
         infra += nxt.infra_inc
         if nxt.state in (JobState.FAILED,):
             break
+
+
+def test_failpoint_names_are_checked() -> None:
+    from tessera import failpoints
+
+    with pytest.raises(ValueError, match="To fix"):
+        failpoints.arm("after_claim,no_such_point")
+    failpoints.arm("")
+    failpoints.hit("after_claim")  # not armed: nothing happens

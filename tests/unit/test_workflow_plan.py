@@ -251,3 +251,54 @@ def test_workflow_state_from_steps() -> None:
     rec = StepRecord("s", 0, "c", "cached", None, None, ("k",))
     assert step_state(rec, None) == "cached"
     assert DependencyKind.AFTERCORR.value == "aftercorr"
+
+
+def test_variants_go_to_placement_when_tessera_has_it() -> None:
+    from tessera.models.spec import JobSpec
+
+    step = {"name": "k", "component": "kernel.matmul", "params": {"n": 64},
+            "variants": [{"name": "cpu", "cpus": 1}, {"name": "gpu", "gpus": 1}]}
+    if "placement" not in JobSpec.model_fields:
+        with pytest.raises(SpecError, match="no placement engine"):
+            planned(step)
+        return
+    spec = compiled(step)["k"].spec
+    assert spec is not None and [v.name for v in spec.placement.variants] == ["cpu", "gpu"]
+    assert planned(step).keys == planned({**step, "variants": []}).keys  # where it runs is not what it computes
+
+
+@pytest.mark.parametrize(("doc", "words"), [
+    ({"imports": ["no_such_module_xyz"]}, "cannot import 'no_such_module_xyz'"),
+    ({"components": {"lab.x": {"image": "alpine"}}}, "has no argv"),
+    ({"components": {"lab.x": {"argv": ["true"], "colour": "red"}}}, "unknown fields ['colour']"),
+    ({"components": {"lab.x": {"argv": "echo hi"}}}, "argv must be a non-empty list"),
+    ({"components": {"lab.x": {"argv": ["true"], "inputs": ["a"]}}}, "component 'lab.x'"),
+    ({"components": {"lab.x": {"argv": ["cat", "{inputs.a}"], "inputs": {"a": "blob"}}}}, "not a port type"),
+])
+def test_bad_imports_and_declared_components(doc: dict[str, Any], words: str) -> None:
+    from tessera.workflows.engine import prepare
+
+    spec = wf({"name": "a", "component": "test.source"}, **doc)
+    with pytest.raises(SpecError) as e:
+        prepare(spec)
+    assert words in str(e.value) and "To fix:" in str(e.value)
+
+
+def test_container_steps_need_an_engine(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    from tessera.errors import InfeasibleError
+    from tessera.workflows.engine import prepare
+
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.delenv("TESSERA_CONTAINER_ENGINE", raising=False)
+    spec = wf({"name": "a", "component": "lab.hello"}, components={"lab.hello": {"argv": ["echo"], "image": "alpine"}})
+    with pytest.raises(InfeasibleError, match="none is installed"):
+        prepare(spec)
+
+
+def test_hostile_maps_and_names() -> None:
+    with pytest.raises(SpecError, match="between 1 and 100000"):
+        wf({"name": "a", "component": "test.square", "map": {"range": 100_001}})
+    with pytest.raises(SpecError, match="step name"):
+        wf({"name": "a\nb", "component": "test.source"})
+    with pytest.raises(SpecError, match="workflow name"):
+        from_dict({"name": "x" * 64, "steps": [{"name": "a", "component": "test.source"}]})

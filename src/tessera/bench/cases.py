@@ -1,4 +1,4 @@
-"""Benchmark cases and the ``seed``, ``sweep`` and ``full`` suites that list them."""
+"""Benchmark cases and the ``seed``, ``sweep``, ``domain`` and ``full`` suites that list them."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from tessera.errors import SpecError
 
 logger = logging.getLogger(__name__)
 
-SUITES = ("seed", "sweep", "full")
+SUITES = ("seed", "sweep", "domain", "full")
 #: Blur size and sigma for the seed's "Gaussian Blur" row (the seed does not state them).
 SEED_BLUR_SIZE = 4096
 SEED_BLUR_SIGMA = 3.0
@@ -74,11 +74,22 @@ def sweep_cases(scale: float = 1.0) -> list[Case]:
     return cases
 
 
+def domain_cases(scale: float = 1.0) -> list[Case]:
+    """The domain kernels at their benchmark sizes: the seismic stencil and Monte Carlo paths."""
+    s = scaled(512, scale)
+    paths = max(1000, int(1_000_000 * scale))
+    return [
+        Case(f"Acoustic wave {s}x{s} (200 steps)", "wave", {"size": s, "steps": 200}, "domain"),
+        Case(f"Monte Carlo option ({paths} paths)", "mc_option", {"paths": paths}, "domain"),
+    ]
+
+
 def build_cases(suite: str = "seed", scale: float = 1.0) -> list[Case]:
     """The cases of a suite.
 
     Args:
-        suite: ``seed`` (the seed's rows), ``sweep`` (sizes per kernel) or ``full`` (both).
+        suite: ``seed`` (the seed's rows), ``sweep`` (sizes per kernel), ``domain`` (the
+            domain kernels: wave stencil, Monte Carlo) or ``full`` (all three).
         scale: factor on every size, e.g. 0.25 for a quick run on a small machine.
 
     Raises:
@@ -93,4 +104,6 @@ def build_cases(suite: str = "seed", scale: float = 1.0) -> list[Case]:
         cases += seed_cases(scale)
     if suite in ("sweep", "full"):
         cases += sweep_cases(scale)
+    if suite in ("domain", "full"):
+        cases += domain_cases(scale)
     return cases

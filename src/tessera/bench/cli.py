@@ -45,7 +45,11 @@ def auto_devices() -> list[str]:
 @app.callback(invoke_without_command=True)
 def bench(
     suite: Annotated[
-        str, typer.Option(help="seed (the seed's cases), sweep (sizes per kernel) or full.")
+        str,
+        typer.Option(
+            help="seed (the seed's cases), sweep (sizes per kernel), domain (wave, mc_option) "
+            "or full."
+        ),
     ] = "seed",
     devices: Annotated[
         str,

@@ -20,6 +20,7 @@ from tessera.executors.hardware import detect
 from tessera.jobfile import load as load_jobfile
 from tessera.jobfile import to_spec
 from tessera.models.states import TERMINAL, JobState
+from tessera.remote import RemoteStore, connect, remote_logs
 from tessera.store import Store
 from tessera.submit import submit as submit_specs
 
@@ -61,6 +62,15 @@ _mount_workflows()
 from tessera.cli import spot as spot_cli  # noqa: E402 - mounted after the app exists
 
 app.add_typer(spot_cli.app, name="spot")
+
+
+def _mount_cost() -> None:
+    from tessera.cli.cost import install
+
+    install(app)
+
+
+_mount_cost()
 _state: dict[str, Any] = {"debug": False}
 
 
@@ -73,8 +83,14 @@ def _settings() -> Settings:
     return Settings.load()
 
 
+def _local_only(s: Settings) -> None:
+    if s.url:
+        raise SpecError(f"TESSERA_URL is set: the server at {s.url} runs the controller",
+                        "unset TESSERA_URL to manage this machine's own controller")
+
+
 def _store(s: Settings) -> Store:
-    return Store(s.db_url)
+    return connect(s) or Store(s.db_url)
 
 
 def _kv(pairs: list[str] | None, what: str) -> dict[str, str]:
@@ -95,9 +111,14 @@ def _param_value(v: str) -> Any:
 
 
 def _submit_and_poke(s: Settings, store: Store, specs: list[Any], **kw: Any) -> list[int]:
+    if isinstance(store, RemoteStore):  # the server checks, stores and pokes its controller
+        return submit_specs(store, specs, store.capacity(), **kw)
+    notes: list[str] = []
     from tessera.executors.factory import submit_capacity
 
-    ids = submit_specs(store, specs, submit_capacity(s, store), **kw)
+    ids = submit_specs(store, specs, submit_capacity(s, store), notes=notes, **kw)
+    for note in notes:
+        render.err_console.print(f"[yellow]budget:[/] {note}", soft_wrap=True)
     daemon.ensure_running(s)
     daemon.poke(s)
     return ids
@@ -128,6 +149,11 @@ def submit(
     dependency: Annotated[str | None, typer.Option(help="afterok:ID[:ID],afterany:ID,afternotok:ID,aftercorr:ID")] = None,
     env: Annotated[list[str] | None, typer.Option(help="Environment KEY=VALUE (repeatable).")] = None,
     cwd: Annotated[str | None, typer.Option(help="Working directory.")] = None,
+    variant: Annotated[list[str] | None, typer.Option(help="A variant NAME:cpus=N,gpus=N (repeatable); tessera picks one.")] = None,
+    size: Annotated[str | None, typer.Option(help="The job's size feature for runtime prediction, e.g. n=8000.")] = None,
+    optimize: Annotated[str, typer.Option(help="Pick variants by time or cost.")] = "time",
+    deadline: Annotated[float | None, typer.Option(help="Only variants predicted to finish within this many seconds.")] = None,
+    max_cost: Annotated[float | None, typer.Option(help="Only variants predicted to cost at most this many dollars.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON object.")] = False,
 ) -> None:
     """Submit one job (or an array) and print its id."""
@@ -171,6 +197,10 @@ def submit(
         fields["array_max_failures"] = array_max_failures
     if dependency:
         fields["dependency"] = dependency
+    if variant or size:
+        from tessera.cli.cost import placement_fields
+
+        fields["placement"] = placement_fields(variant, size, optimize, deadline, max_cost)
     spec = to_spec(fields, "submit")
     s = _settings()
     store = _store(s)
@@ -193,6 +223,9 @@ def run(
 
     if workflow.is_workflow_file(file):
         raise typer.Exit(workflow.run(file, wait, timeout_s, resume))
+    if resume:
+        raise SpecError(f"{file} is a job file; --resume applies to workflows (files with steps:)",
+                        "drop --resume, or write the jobs as a workflow (docs/workflows.md)")
     specs = load_jobfile(file)
     s = _settings()
     store = _store(s)
@@ -269,10 +302,13 @@ def ls(
             raise SpecError(f"unknown state in {state}", f"use one of {', '.join(s.value for s in JobState)}") from None
     store = _store(_settings())
     jobs = store.jobs(states=states, limit=limit, elements=elements)
+    from tessera.cli.cost import job_costs
+
+    costs = job_costs(store, jobs)
     if as_json:
-        print(render.dumps([render.job_dict(j) for j in jobs]))
+        print(render.dumps([{**render.job_dict(j), **costs.get(j.id, {})} for j in jobs]))
     else:
-        render.console.print(render.jobs_table(jobs))
+        render.console.print(render.jobs_table(jobs, costs={i: c["cost"] for i, c in costs.items()}))
 
 
 @app.command()
@@ -282,12 +318,16 @@ def show(job_id: str, as_json: Annotated[bool, typer.Option("--json")] = False) 
     job = store.job(job_id)
     attempts, events = store.attempts(job.id), store.events(job.id)
     elements = store.element_counts(job.id) if job.is_array else None
+    from tessera.cli.cost import job_costs
+
+    cost = job_costs(store, [job]).get(job.id, {})
     if as_json:
         print(render.dumps({**render.job_dict(job), "elements": elements,
                             "attempts": [render.attempt_dict(a) for a in attempts],
-                            "events": [render.event_dict(e) for e in events]}))
+                            "events": [render.event_dict(e) for e in events], **cost}))
     else:
         render.show(job, attempts, events, elements)
+        render.console.print(f"  cost      {cost.get('detail', '-')}")
         for line in spot_cli.lines(store, [job.id]):
             render.console.print(line)
 
@@ -304,6 +344,10 @@ def explain(job_id: str) -> None:
     ctl = store.latest_controller()
     cap = (ctl or {}).get("status", {}).get("executors", [None])[0] if ctl and not ctl.get("stopped_at") else None
     render.console.print(render.explain(job, deps, cap))
+    from tessera.cli.cost import explain_placement
+
+    for line in explain_placement(job):
+        render.console.print(line, soft_wrap=True)
 
 
 @app.command()
@@ -317,6 +361,9 @@ def logs(
     s = _settings()
     store = _store(s)
     job = store.job(job_id)
+    if isinstance(store, RemoteStore):
+        remote_logs(store, job.ref, follow, "stderr" if stderr else "stdout", attempt)
+        return
     atts = store.attempts(job.id)
     if attempt is not None:
         atts = [a for a in atts if a.number == attempt]
@@ -351,7 +398,9 @@ def cancel(job_ids: Annotated[list[str], typer.Argument(help="Job ids.")]) -> No
     store = _store(s)
     ids = [store.job(j).id for j in job_ids]
     n = store.request_cancel(ids)
-    if daemon.running_pid(s):
+    if isinstance(store, RemoteStore):
+        pass  # the server pokes its controller
+    elif daemon.running_pid(s):
         daemon.poke(s)
     else:
         daemon.ensure_running(s)
@@ -384,21 +433,23 @@ def wait(
 @app.command()
 def up(
     foreground: Annotated[bool, typer.Option(help="Run in this terminal instead of the background.")] = False,
+    executor: Annotated[str | None, typer.Option(help="local (this machine) or ray (a Ray cluster).")] = None,
+    ray_address: Annotated[str | None, typer.Option(help="auto, ray://HOST:10001 or HOST:6379.")] = None,
     spot_slots: Annotated[int | None, typer.Option(help="How many local slots are spot (preemptible).")] = None,
     preemption_rate: Annotated[str | None, typer.Option(help="Preempt spot slots at this rate, e.g. 12/h.")] = None,
     preemption_trace: Annotated[Path | None, typer.Option(help="Preempt at the times (s) in this file.")] = None,
     preemption_seed: Annotated[int | None, typer.Option(help="Seed of the random preemption schedule.")] = None,
     notice_s: Annotated[float | None, typer.Option(help="Seconds of notice before SIGTERM (default 120).")] = None,
-    executor: Annotated[str | None, typer.Option(help="local (this machine) or ray (a Ray cluster).")] = None,
-    ray_address: Annotated[str | None, typer.Option(help="auto, ray://HOST:10001 or HOST:6379.")] = None,
 ) -> None:
-    """Start the controller for this TESSERA_HOME (optionally with local spot slots that really get preempted)."""
+    """Start the controller for this TESSERA_HOME: local or on Ray, optionally with local spot slots
+    that really get preempted."""
     from tessera.cli.scale import choose_executor
 
-    s = choose_executor(executor, ray_address)
+    s = _settings()
     spot_cli.apply(spot_cli.up_env(spot_slots, preemption_rate, preemption_trace, preemption_seed, notice_s,
                                    detect(s).cpus), daemon.running_pid(s) is not None)
-    s = _settings()
+    s = choose_executor(executor, ray_address)  # reads the spot options from the environment too
+    _local_only(s)
     if foreground:
         raise typer.Exit(daemon.serve(s))
     pid = daemon.ensure_running(s)
@@ -408,6 +459,7 @@ def up(
 @app.command()
 def down() -> None:
     """Stop the controller; its running attempts are requeued and resume when it is back."""
+    _local_only(_settings())
     pid = daemon.stop(_settings())
     render.console.print("no controller was running" if pid is None else f"controller {pid} stopped")
 
@@ -417,8 +469,10 @@ def status(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """The controller, its executors with free and total resources, and job counts."""
     s = _settings()
     store = _store(s)
-    pid = daemon.running_pid(s)
+    pid = daemon.running_pid(s) if not isinstance(store, RemoteStore) else None
     ctl = store.latest_controller()
+    if isinstance(store, RemoteStore) and ctl:
+        pid = ctl["status"].get("pid")
     info: dict[str, Any] = {"running": bool(pid), "pid": pid, "home": str(s.home), "counts": store.counts()}
     if pid and ctl and not ctl.get("stopped_at"):
         info.update(ctl["status"])
@@ -462,7 +516,9 @@ def main() -> None:
     except TesseraError as e:
         if _state["debug"]:
             traceback.print_exc()
-        render.err_console.print(f"[red]error:[/] {e.message}", markup=True, highlight=False, soft_wrap=True)
+        from rich.markup import escape  # messages may hold brackets, e.g. list[array]
+
+        render.err_console.print(f"[red]error:[/] {escape(e.message)}", markup=True, highlight=False, soft_wrap=True)
         sys.exit(e.exit_code)
     except typer.Exit as e:
         sys.exit(e.exit_code)

@@ -60,18 +60,21 @@ def event_dict(e: Event) -> dict[str, Any]:
     return {"at": e.at, "src": e.src, "dst": e.dst, "reason": e.reason, "detail": e.detail}
 
 
-def jobs_table(jobs: list[Job], title: str | None = None) -> Table:
+def jobs_table(jobs: list[Job], title: str | None = None, costs: dict[int, str] | None = None) -> Table:
     t = Table(title=title, header_style="bold")
     for col in ("ID", "NAME", "STATE", "REASON", "QUEUE", "CPU", "MEM", "GPU", "TRIES", "RUNTIME"):
         t.add_column(col, justify="right" if col in ("CPU", "MEM", "GPU", "TRIES") else "left")
+    if costs is not None:
+        t.add_column("COST", justify="right")
     for j in jobs:
         r = j.spec.resources
         state = styled(j.state.value)
         if j.is_array and j.counts:
             c = j.counts
             state += f" ({c['done']}/{c['size']} done" + (f", {c['failed']} not ok" if c["failed"] else "") + ")"
-        t.add_row(j.ref, j.name[:40], state, j.reason.value if j.reason else "", j.spec.queue,
-                  f"{r.cpus:g}", str(r.memory_mb or "-"), str(r.gpus), str(j.attempts), runtime(j))
+        cells = [j.ref, j.name[:40], state, j.reason.value if j.reason else "", j.spec.queue,
+                 f"{r.cpus:g}", str(r.memory_mb or "-"), str(r.gpus), str(j.attempts), runtime(j)]
+        t.add_row(*cells, *([costs.get(j.id, "-")] if costs is not None else []))
     return t
 
 

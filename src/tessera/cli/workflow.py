@@ -64,7 +64,7 @@ def _follow(store: Store, workflow_id: int, timeout_s: float | None) -> str:
         while True:
             states = records.states(store, record)
             state = records.workflow_state(states.values())
-            ended = sum(1 for v in states.values() if v in records._ENDED)
+            ended = sum(1 for v in states.values() if v in records.ENDED)
             counts: dict[str, int] = {}
             for v in states.values():
                 counts[v] = counts.get(v, 0) + 1
@@ -151,6 +151,34 @@ def cancel(workflow: Annotated[str, typer.Argument(help="Workflow id or name.")]
     elif n:
         daemon.ensure_running(s)
     render.console.print(f"cancel requested for {n} job(s) of workflow {record.id}")
+
+
+@workflow_app.command("outputs")
+def outputs(workflow: Annotated[str, typer.Argument(help="Workflow id or name.")],
+            step: Annotated[str, typer.Argument(help="A finished step.")],
+            copy_to: Annotated[Path | None, typer.Option(help="Copy every output file into this directory.")] = None,
+            as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Where a finished step's outputs are (one line per element and output), or copies of them."""
+    from tessera.workflows.artifacts import ArtifactStore, copy_out
+
+    store = _store()
+    record = records.get(store, workflow)
+    run = engine.Run(store, record.id)
+    arts = ArtifactStore(record.artifacts)
+    rows = []
+    for index, outs in enumerate(run.outputs(step)):
+        for name, refs in outs.items():
+            for ref in refs if isinstance(refs, list) else [refs]:
+                row = {"index": index, "output": name, **ref.to_json(), "where": arts.where(ref)}
+                if copy_to is not None:
+                    row["copy"] = str(copy_out(arts, ref, copy_to / f"{step}-{name}-{index}{ref.suffix}"))
+                rows.append(row)
+    if as_json:
+        print(render.dumps(rows))
+        return
+    for row in rows:
+        render.console.print(f"{step}[{row['index']}].{row['output']} ({row['type']}, {row['size']} bytes): "
+                             + escape(row.get("copy") or row["where"]))
 
 
 @components_app.command("ls")

@@ -30,7 +30,14 @@ import scipy.ndimage as ndi
 
 from tessera.errors import SpecError
 from tessera.kernels.backends import Ops, make_ops, resolve_target
-from tessera.kernels.wave import ARRAYS_PER_STEP, FLOPS_PER_CELL, Propagator, ricker, stable_dt
+from tessera.kernels.wave import (
+    ARRAYS_PER_STEP,
+    FLOPS_PER_CELL,
+    Propagator,
+    mul_into,
+    ricker,
+    stable_dt,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -299,9 +306,9 @@ def rtm_shot(
             if n % k == 0:
                 s = snaps[n // k - base]
                 r = rec_prop.interior()
-                _mul_into(s, r, tmp)
+                mul_into(s, r, tmp)
                 image += tmp
-                _mul_into(s, s, tmp)
+                mul_into(s, s, tmp)
                 illum += tmp
             rec_prop.step()
             rec_prop.inject(rec, residual[g.nt - 1 - n])
@@ -320,16 +327,13 @@ def rtm_shot(
     return out
 
 
-def _mul_into(x: Any, y: Any, out: Any) -> None:
-    if isinstance(out, np.ndarray):
-        np.multiply(x, y, out=out)
-    else:
-        out.copy_(x)
-        out *= y
-
-
-def stack(images: list[np.ndarray], illuminations: list[np.ndarray] | None = None) -> np.ndarray:
+def stack(
+    images: list[np.ndarray], illuminations: list[np.ndarray] | None = None, mute: int = 0
+) -> np.ndarray:
     """Sum shot images, normalise by total illumination if given, then a Laplacian filter.
+
+    ``mute`` rows at the top (where sources and receivers sit and the image is only their
+    imprint) are zeroed, with a half-cosine taper over as many rows again.
 
     The Laplacian (``-lap(I)``) removes the low-wavenumber backscatter that the
     cross-correlation condition leaves along sharp velocity changes and sharpens reflectors;
@@ -349,4 +353,11 @@ def stack(images: list[np.ndarray], illuminations: list[np.ndarray] | None = Non
     if illuminations:
         illum = np.sum([np.asarray(i, np.float64) for i in illuminations], axis=0)
         total = total / (illum + 1e-3 * float(illum.max()) + np.finfo(np.float64).tiny)
-    return (-ndi.laplace(total)).astype(np.float32)
+    out = -ndi.laplace(total)
+    if mute > 0:
+        taper = np.ones(out.shape[0])
+        taper[:mute] = 0.0
+        ramp = min(mute, out.shape[0] - mute)
+        taper[mute : mute + ramp] = 0.5 - 0.5 * np.cos(np.pi * (np.arange(ramp) + 1) / (ramp + 1))
+        out *= taper[:, None]
+    return out.astype(np.float32)

@@ -122,6 +122,11 @@ class LocalExecutor:
                 self._launch_python(run, queued)
         except OSError as e:
             del self._runs[launch.attempt_id]
+            if launch.kind != "command" and isinstance(e, BrokenPipeError | ConnectionResetError):
+                # the worker died before its death was seen: the attempt never started (requeued free)
+                self._done.append(Outcome(launch.attempt_id, launch.job_id, "unstarted", Reason.WORKER_LOST,
+                                          detail=f"its worker exited before it started ({e})", ended_at=time.time()))
+                return
             self._done.append(Outcome(launch.attempt_id, launch.job_id, "failed", Reason.LAUNCH_FAILED,
                                       detail=f"{type(e).__name__}: {e}", exit_code=127, ended_at=time.time()))
 

@@ -7,14 +7,17 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from tessera.errors import SpecError
-from tessera.kernels import blur, image, matmul, wave
+from tessera.kernels import blur, image, matmul, mc_option, wave
 from tessera.kernels._base import Kernel
 
 logger = logging.getLogger(__name__)
 
 #: Read-only mapping of kernel name to ``Kernel``.
 REGISTRY: Mapping[str, Kernel] = MappingProxyType(
-    {k.name: k for k in (matmul.KERNEL, image.KERNEL, blur.KERNEL, wave.KERNEL)}
+    {
+        k.name: k
+        for k in (matmul.KERNEL, image.KERNEL, blur.KERNEL, wave.KERNEL, mc_option.KERNEL)
+    }
 )
 
 

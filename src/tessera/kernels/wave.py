@@ -80,9 +80,13 @@ class Propagator:
         dt: time step in seconds; must satisfy ``v_max dt / dx <= CFL_LIMIT``.
         nb: sponge width in cells.
         dtype: ``float32`` or ``float64``.
+        engine: ``numba`` (fused loop, NumPy backend only), ``arrays`` (whole-array
+            operations, any backend) or ``None``: numba when the backend is NumPy and Numba
+            imports, else arrays.
 
     Raises:
-        SpecError: a non-positive or non-finite velocity, or an unstable time step.
+        SpecError: a non-positive or non-finite velocity, an unstable time step, or
+            ``engine="numba"`` where it cannot run.
     """
 
     def __init__(
@@ -93,6 +97,7 @@ class Propagator:
         dt: float,
         nb: int = 20,
         dtype: str = "float32",
+        engine: str | None = None,
     ) -> None:
         vel = np.asarray(velocity, dtype=np.float64)
         if vel.ndim != 2 or min(vel.shape) < 1:
@@ -132,6 +137,9 @@ class Propagator:
         self._gx = self._put(damp.reshape(1, -1))
         self._gz_rev = self._put(damp[::-1].reshape(-1, 1).copy())
         self._gx_rev = self._put(damp[::-1].reshape(1, -1).copy())
+        self.engine = _choose_engine(engine, ops)
+        if self.engine == "numba":
+            self._g_z, self._g_x = (_edge_profile(m, damp, self.dtype) for m in ext.shape)
 
     @property
     def cells(self) -> int:
@@ -184,8 +192,14 @@ class Propagator:
         """Advance one time step in place: ``prev`` becomes the new level, then they swap.
 
         Thirteen whole-grid array operations (12 FLOPs per cell and one sign flip), then the
-        sponge factors on the four edge strips of both time levels.
+        sponge factors on the four edge strips of both time levels; or one fused Numba loop.
         """
+        if self.engine == "numba":
+            from tessera.kernels import _wave_numba
+
+            _wave_numba.step(self.cur, self.prev, self.w1, self.k0, self.r2, self._g_z, self._g_x)
+            self.cur, self.prev = self.prev, self.cur
+            return
         p, a, b, h = self.cur, self.a, self.b, HALO
         zn, xn = a.shape
         c = p[h : h + zn, h : h + xn]
@@ -198,7 +212,7 @@ class Propagator:
         b *= self.r2
         a += b
         a *= self.w1
-        _mul(c, self.k0, b)
+        mul_into(c, self.k0, b)
         a += b
         q = self.prev[h : h + zn, h : h + xn]
         q *= -1.0
@@ -217,6 +231,40 @@ class Propagator:
         f[:, -nb:] *= self._gx_rev
 
 
+ENGINES = ("numba", "arrays")
+
+
+def _edge_profile(length: int, damp: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """Ones, with the sponge factors on both ends (outermost cell first)."""
+    g = np.ones(length, dtype=dtype)
+    nb = len(damp)
+    g[:nb] = damp
+    g[length - nb :] = damp[::-1]
+    return g
+
+
+def _choose_engine(engine: str | None, ops: Ops) -> str:
+    if engine not in (None, *ENGINES):
+        raise SpecError(f"unknown wave engine {engine!r}", f"use one of: {', '.join(ENGINES)}")
+    if engine == "arrays" or (engine is None and ops.name != "numpy"):
+        return "arrays"
+    if ops.name != "numpy":
+        raise SpecError(
+            f"the numba engine runs on the numpy backend only, not {ops.name}",
+            "use engine='arrays' (or leave it unset) with backend=torch",
+        )
+    try:
+        import numba  # noqa: F401
+    except ImportError as exc:
+        if engine == "numba":
+            raise SpecError(
+                f"the numba engine needs Numba, which is not installed ({exc})",
+                "install it with `pip install 'tessera[fast]'`, or use engine='arrays'",
+            ) from exc
+        return "arrays"
+    return "numba"
+
+
 def _add(x: Any, y: Any, out: Any) -> None:
     if isinstance(out, np.ndarray):
         np.add(x, y, out=out)
@@ -225,7 +273,8 @@ def _add(x: Any, y: Any, out: Any) -> None:
         out += y
 
 
-def _mul(x: Any, y: Any, out: Any) -> None:
+def mul_into(x: Any, y: Any, out: Any) -> None:
+    """``out = x * y`` elementwise, in place, on NumPy or PyTorch arrays."""
     if isinstance(out, np.ndarray):
         np.multiply(x, y, out=out)
     else:

@@ -86,6 +86,7 @@ class Reason(StrEnum):
     CONTROLLER_LOST = "controller_lost"
     LAUNCH_FAILED = "launch_failed"
     PREEMPTED = "preempted"
+    BUDGET = "budget"
 
 
 _WORDS: dict[Reason, str] = {
@@ -111,6 +112,7 @@ _WORDS: dict[Reason, str] = {
     Reason.CONTROLLER_LOST: "the controller running it died",
     Reason.LAUNCH_FAILED: "its process could not be started",
     Reason.PREEMPTED: "its spot slot was reclaimed; it resumes from its last checkpoint at no cost to its retries",
+    Reason.BUDGET: "held: its project's budget is spent (`tessera budget release PROJECT` lets it run)",
 }
 
 

@@ -110,11 +110,10 @@ def status_of(e: TesseraError) -> int:
 
 def create_app(ctx: Context) -> FastAPI:
     """The FastAPI application over ``ctx``."""
-    from tessera.server.routes import admin, jobs, monitoring, platform
+    from tessera.server.routes import admin, jobs, monitoring, platform, workflows
     from tessera.server.routes import session as session_routes
 
-    app = FastAPI(title="tessera", version=__version__, docs_url=f"{API}/docs", redoc_url=None,
-                  openapi_url=f"{API}/openapi.json",
+    app = FastAPI(title="tessera", version=__version__, docs_url=None, redoc_url=None, openapi_url=None,
                   description="Run compute-heavy batch work on the right hardware. Authenticate with "
                               "`Authorization: Bearer <token>`; see docs/api.md.")
     app.state.ctx = ctx
@@ -138,7 +137,17 @@ def create_app(ctx: Context) -> FastAPI:
     def health() -> dict[str, Any]:
         return {"ok": True, "version": __version__}
 
-    for module in (jobs, platform, admin, monitoring, session_routes):
+    @app.get(f"{API}/openapi.json", include_in_schema=False, dependencies=[Depends(authenticate)])
+    def openapi_spec() -> dict[str, Any]:
+        return app.openapi()
+
+    @app.get(f"{API}/docs", include_in_schema=False, dependencies=[Depends(authenticate)])
+    def docs() -> Response:
+        from fastapi.openapi.docs import get_swagger_ui_html
+
+        return get_swagger_ui_html(openapi_url=f"{API}/openapi.json", title="tessera API")
+
+    for module in (jobs, platform, admin, monitoring, session_routes, workflows):
         app.include_router(module.router, dependencies=[Depends(authenticate)])
 
     @app.get("/{path:path}", include_in_schema=False)

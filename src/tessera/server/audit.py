@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -70,6 +71,50 @@ def record(store: Store, actor: str, action: str, project: str | None = None, ta
     """Append one entry in its own transaction."""
     with translated("writing the audit log"), store._write() as conn:
         return append(conn, actor, action, project, target, detail)
+
+
+class GroupWriter:
+    """Appends from many threads, committed together: whoever takes the commit lock writes every
+    entry queued so far in one transaction (group commit), and each caller returns only once its
+    own entry is committed, so an acknowledged mutation is always audited."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._queue: list[_Pending] = []
+        self._queue_lock = threading.Lock()
+        self._commit_lock = threading.Lock()
+
+    def record(self, actor: str, action: str, project: str | None = None, target: str | None = None,
+               detail: dict[str, Any] | None = None) -> None:
+        self.record_many([(actor, action, project, target, detail)])
+
+    def record_many(self, entries: list[tuple[str, str, str | None, str | None, dict[str, Any] | None]]) -> None:
+        items = [_Pending(e) for e in entries]
+        with self._queue_lock:
+            self._queue.extend(items)
+        with self._commit_lock:
+            if not all(i.done for i in items):
+                with self._queue_lock:
+                    batch, self._queue = self._queue, []
+                try:
+                    with translated("writing the audit log"), self.store._write() as conn:
+                        for p in batch:
+                            append(conn, *p.entry)
+                except Exception as e:  # noqa: BLE001 - handed to every caller of the batch
+                    for p in batch:
+                        p.error = e
+                for p in batch:
+                    p.done = True
+        for i in items:
+            if i.error is not None:
+                raise i.error
+
+
+@dataclass
+class _Pending:
+    entry: tuple[str, str, str | None, str | None, dict[str, Any] | None]
+    done: bool = False
+    error: BaseException | None = None
 
 
 def _entry(r: Any) -> Entry:

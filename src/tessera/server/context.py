@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from tessera.config import Settings
 from tessera.scheduler.decide import Capacity
 from tessera.server import tokens
+from tessera.server.audit import GroupWriter
+from tessera.server.intake import Intake
 from tessera.server.security import RateLimiter
 from tessera.store import Store
 
@@ -30,9 +32,15 @@ class Context:
     secure_cookies: bool = False
     limiter: RateLimiter = field(default_factory=lambda: RateLimiter(rate=2000, burst=4000))
     auth_limiter: RateLimiter = field(default_factory=lambda: RateLimiter(rate=5, burst=20))
+    audit: GroupWriter = field(init=False)
+    intake: Intake = field(init=False)
     _tokens: dict[str, tuple[tokens.Token | None, float]] = field(default_factory=dict)
     _used: dict[int, float] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self.audit = GroupWriter(self.store)
+        self.intake = Intake(self.store, self.total, self.audit, self.poke)
 
     def token(self, secret: str) -> tokens.Token | None:
         """The live token for a bearer secret, cached for ``TOKEN_CACHE_S``."""

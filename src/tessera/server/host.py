@@ -56,7 +56,7 @@ class Options:
 @contextlib.contextmanager
 def hosted(settings: Settings, opts: Options, embedded: bool | None = None) -> Iterator[Context]:
     """The controller link and background threads for the lifetime of a server."""
-    client = Client(embedded=embedded, home=settings.home)
+    client = Client(embedded=embedded, home=settings.home, url="")  # never a client of another server
     check_bind(opts.host, tokens.any_live(client.store))
     sampler = Sampler(client.store, opts.sample_s)
     dispatcher = Dispatcher(client.store)

@@ -26,8 +26,23 @@ def job_json(job: Job) -> dict[str, Any]:
         "ended_at": end, "runtime_s": (end - job.started_at) if end and job.started_at else None,
         "cancel_requested": job.cancel_requested, "queue": job.spec.queue, "priority": job.spec.priority,
         "project": job.spec.project, "cpus": job.spec.resources.cpus, "memory_mb": job.spec.resources.memory_mb,
-        "gpus": job.spec.resources.gpus, "spec": job.spec.model_dump(mode="json", exclude={"payload"}),
+        "gpus": job.spec.resources.gpus, "spec": spec_json(job.spec),
     }
+
+
+_SPECS: dict[int, tuple[JobSpec, dict[str, Any]]] = {}
+
+
+def spec_json(spec: JobSpec) -> dict[str, Any]:
+    """A spec's JSON form, cached per spec object (array elements and the store's cache share them)."""
+    hit = _SPECS.get(id(spec))
+    if hit is not None and hit[0] is spec:
+        return hit[1]
+    out = spec.model_dump(mode="json", exclude={"payload"})
+    if len(_SPECS) > 8192:
+        _SPECS.clear()
+    _SPECS[id(spec)] = (spec, out)
+    return out
 
 
 def job_from_json(d: dict[str, Any]) -> Job:

@@ -38,13 +38,32 @@ class Ref:
     sha256: str
     type: str
     size: int
+    name: str = ""  # a file's original name (its extension matters to programs); not part of its address
 
     def to_json(self) -> dict[str, Any]:
-        return {"sha256": self.sha256, "type": self.type, "size": self.size}
+        out: dict[str, Any] = {"sha256": self.sha256, "type": self.type, "size": self.size}
+        if self.name:
+            out["name"] = self.name
+        return out
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Ref:
-        return cls(str(data["sha256"]), str(data["type"]), int(data["size"]))
+        return cls(str(data["sha256"]), str(data["type"]), int(data["size"]), str(data.get("name", "")))
+
+    @property
+    def suffix(self) -> str:
+        """The extension a copy of the object should have: ``.npy``, ``.json``, or the file's own."""
+        return {"array": ".npy", "json": ".json"}.get(self.type) or Path(self.name).suffix
+
+
+def canonical(value: Any) -> bytes:
+    """The one byte form of a JSON value (sorted keys, no spaces), so equal values hash equal."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
+
+
+def digest(value: Any) -> str:
+    """The SHA-256 a JSON value has in the store."""
+    return hashlib.sha256(canonical(value)).hexdigest()
 
 
 def default_url(home: Path) -> str:
@@ -95,7 +114,7 @@ class ArtifactStore:
             self.fs.makedirs(dest.rsplit("/", 1)[0], exist_ok=True)
             self.fs.put_file(str(path), tmp)
             self._commit(tmp, dest)
-        return Ref(sha, type_, size)
+        return Ref(sha, type_, size, os.path.basename(path) if type_ == "file" else "")
 
     def put_value(self, value: Any, type_: str) -> Ref:
         """Store a step's output: an array (as .npy), a JSON value, or a file given by its path."""
@@ -107,8 +126,7 @@ class ArtifactStore:
             if not isinstance(value, str | os.PathLike) or not os.path.isfile(value):
                 raise TypeError(f"a file output must be the path of a file the step wrote, got {value!r}")
             return self.put_file(value, "file")
-        data = json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
-        return self.put_bytes(data, "json")
+        return self.put_bytes(canonical(value), "json")
 
     def get_bytes(self, ref: Ref) -> bytes:
         data: bytes = self.fs.cat_file(self._object(ref.sha256))
@@ -130,6 +148,11 @@ class ArtifactStore:
         if not dest.exists():
             self.fs.get_file(self._object(ref.sha256), str(dest))
         return str(dest)
+
+    def where(self, ref: Ref) -> str:
+        """The object's path (local store) or URL (any other)."""
+        path = self._object(ref.sha256)
+        return path if self.local else self.fs.unstrip_protocol(path)
 
     def has(self, ref: Ref) -> bool:
         return bool(self.fs.exists(self._object(ref.sha256)))

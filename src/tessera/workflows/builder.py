@@ -91,7 +91,7 @@ class Workflow:
         done = engine.submit(client.store, client.total, self.spec(), home=client.settings.home,
                              resume=resume, extra=self.components)
         client._poke()
-        return engine.Run(client.store, done.id, client._poke)
+        return engine.Run(client.store, done.id, client)
 
     def run(self, client: Client, resume: bool = False, timeout: float | None = None) -> engine.Run:
         """Submit and wait until every step ended."""

@@ -88,22 +88,10 @@ class Component:
             raise SpecError(f"{where}: unknown resources {sorted(bad)}", "use cpus, memory_mb and gpus")
 
     def input(self, name: str) -> Port:
-        for port in self.inputs:
-            if port.name == name:
-                return port
-        raise SpecError(
-            f"component {self.name!r} has no input {name!r}",
-            f"wire one of its inputs: {', '.join(p.name for p in self.inputs) or '(it has none)'}",
-        )
+        return _port(self.name, self.inputs, name, "input", "wire one of its inputs")
 
     def output(self, name: str) -> Port:
-        for port in self.outputs:
-            if port.name == name:
-                return port
-        raise SpecError(
-            f"component {self.name!r} has no output {name!r}",
-            f"use one of its outputs: {', '.join(p.name for p in self.outputs) or '(it has none)'}",
-        )
+        return _port(self.name, self.outputs, name, "output", "use one of its outputs")
 
     def params_schema(self) -> dict[str, Any]:
         """JSON Schema of the parameters (what a form draws)."""
@@ -146,6 +134,14 @@ class Component:
             "params": self.params_schema(),
             "resources": dict(self.resources),
         }
+
+
+def _port(component: str, ports: tuple[Port, ...], name: str, what: str, fix: str) -> Port:
+    for port in ports:
+        if port.name == name:
+            return port
+    raise SpecError(f"component {component!r} has no {what} {name!r}",
+                    f"{fix}: {', '.join(p.name for p in ports) or '(it has none)'}")
 
 
 # --------------------------------------------------------------------------- Python functions

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import base64
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tessera.errors import SpecError, WaitTimeoutError
+from tessera.errors import NotFoundError, SpecError, WaitTimeoutError
 from tessera.scheduler.decide import Capacity
 from tessera.store import Store
 from tessera.submit import submit as submit_specs
@@ -23,6 +23,9 @@ from tessera.workflows.components import Component, from_argv
 from tessera.workflows.plan import Plan, compile_jobs, plan
 from tessera.workflows.records import StepRecord
 from tessera.workflows.spec import WorkflowSpec
+
+if TYPE_CHECKING:
+    from tessera.client import Client
 
 
 @dataclass(frozen=True)
@@ -93,6 +96,9 @@ def submit(store: Store, total: Capacity, wf: WorkflowSpec, *, home: Any, resume
     arts = ArtifactStore(url)
     finished = arts.finished(p.keys) if resume else set()
     compiled = compile_jobs(p, finished, url, _pickled(p))
+    for c in compiled:
+        if c.body is not None:
+            arts.put_value(c.body, "json")  # before the job exists: its worker reads it by digest
     specs = [c.spec for c in compiled if c.spec is not None]
     ids = iter(submit_specs(store, specs, total)) if specs else iter(())
     steps = []
@@ -121,10 +127,10 @@ def _pickled(p: Plan) -> dict[str, str]:
 class Run:
     """A submitted workflow: its state, waiting, and its outputs."""
 
-    def __init__(self, store: Store, workflow_id: int, poke: Callable[[], None] | None = None) -> None:
+    def __init__(self, store: Store, workflow_id: int, client: Client | None = None) -> None:
         self.store = store
         self.id = workflow_id
-        self._poke = poke
+        self._client = client
 
     @property
     def record(self) -> records.WorkflowRecord:
@@ -141,6 +147,10 @@ class Run:
         """Wait until every step ended; returns the workflow's state."""
         deadline = None if timeout is None else time.monotonic() + timeout
         record = self.record
+        if self._client is not None:  # woken by the embedded controller instead of polling
+            from tessera.client import JobHandle
+
+            self._client.wait([JobHandle(self._client, j, str(j)) for j in records.job_ids(record)], timeout)
         while True:
             state = records.workflow_state(records.states(self.store, record).values())
             if state != "running":
@@ -152,24 +162,27 @@ class Run:
 
     def cancel(self) -> int:
         n = self.store.request_cancel(records.job_ids(self.record))
-        if self._poke is not None:
-            self._poke()
+        if self._client is not None:
+            self._client._poke()
         return n
 
-    def refs(self, step: str, output: str | None = None) -> list[Ref]:
-        """A finished step's output references, one per element (one for an unmapped step)."""
+    def outputs(self, step: str) -> list[dict[str, Ref | list[Ref]]]:
+        """A finished step's outputs by name, one mapping per element (one for an unmapped step)."""
         record = self.record
         found = next((s for s in record.steps if s.step == step), None)
         if found is None:
-            from tessera.errors import NotFoundError
-
             raise NotFoundError(f"workflow {self.id} has no step {step!r}",
                                 f"use one of: {', '.join(s.step for s in record.steps)}")
         arts = ArtifactStore(record.artifacts)
-        out = []
-        for key in found.keys:
-            outputs = arts.outputs(key)
+        return [arts.outputs(key) for key in found.keys]
+
+    def refs(self, step: str, output: str | None = None) -> list[Ref]:
+        """One output's references, one per element; ``output`` defaults to the component's first."""
+        out: list[Ref] = []
+        for outputs in self.outputs(step):
             name = output or next(iter(outputs))
+            if name not in outputs:
+                raise NotFoundError(f"step {step!r} has no output {name!r}", f"use one of: {', '.join(outputs)}")
             ref = outputs[name]
             out.extend(ref if isinstance(ref, list) else [ref])
         return out

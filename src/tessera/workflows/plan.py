@@ -10,11 +10,14 @@ Slurm-style dependencies (``afterok``, ``aftercorr``, ``afternotok``, ``afterany
 
 from __future__ import annotations
 
+import graphlib
 import hashlib
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from pydantic import ValidationError
 
 from tessera.errors import CycleError, SpecError
 from tessera.models.spec import (
@@ -24,7 +27,9 @@ from tessera.models.spec import (
     JobSpec,
     Resources,
     RetryPolicy,
+    spec_error,
 )
+from tessera.workflows.artifacts import digest
 from tessera.workflows.components import Component
 from tessera.workflows.ports import connects, element_type, is_list
 from tessera.workflows.spec import StepSpec, WorkflowSpec
@@ -108,25 +113,12 @@ def _order(wf: WorkflowSpec) -> list[str]:
             if up == s.name:
                 raise CycleError(f"step {s.name!r} depends on itself", "wire it from another step")
         edges[s.name] = sorted(set(ups))
-    order: list[str] = []
-    state: dict[str, int] = {}
-
-    def visit(n: str, path: list[str]) -> None:
-        if state.get(n) == 2:
-            return
-        if state.get(n) == 1:
-            loop = [*path[path.index(n):], n]
-            raise CycleError("steps form a cycle: " + " -> ".join(loop),
-                             "remove one of the wires or conditions in the cycle")
-        state[n] = 1
-        for up in edges[n]:
-            visit(up, [*path, n])
-        state[n] = 2
-        order.append(n)
-
-    for n in names:
-        visit(n, [])
-    return order
+    try:
+        return list(graphlib.TopologicalSorter(edges).static_order())
+    except graphlib.CycleError as exc:
+        loop = list(reversed(exc.args[1]))  # graphlib names it against the edges' direction
+        raise CycleError("steps form a cycle: " + " -> ".join(loop),
+                         "remove one of the wires or conditions in the cycle") from None
 
 
 def _plan_step(wf: WorkflowSpec, step: StepSpec, comp: Component, done: Mapping[str, PlannedStep]) -> PlannedStep:
@@ -163,6 +155,9 @@ def _plan_step(wf: WorkflowSpec, step: StepSpec, comp: Component, done: Mapping[
         if bad:
             raise SpecError(f"{where} reads outputs of {sorted(bad)} but runs only when they fail",
                             "a failed step has no outputs: wire the inputs from another step")
+    if step.placement_doc is not None and "placement" not in JobSpec.model_fields:
+        raise SpecError(f"{where} offers variants, but this tessera has no placement engine",
+                        "remove variants/placement from the step and give its resources instead")
     items = _items(step, each_sizes, where)
     params = dict(step.params)
     if items is not None and step.map is not None:
@@ -245,6 +240,7 @@ class StepJob:
     status: str  # submitted | cached | skipped
     spec: JobSpec | None
     indices: tuple[int, ...] = ()
+    body: dict[str, Any] | None = None  # what run_step reads from the artifact store (by its digest)
 
 
 def job_name(workflow: str, step: str) -> str:
@@ -278,10 +274,11 @@ def compile_jobs(p: Plan, finished: set[str], artifacts: str, payload: Mapping[s
             out.append(StepJob(ps.name, "cached", None))
             continue
         deps = _dependencies(wf.name, ps, status, indices, todo)
-        spec = _job_spec(wf, ps, deps, todo, artifacts, (payload or {}).get(ps.name))
+        body = _body(wf, ps, artifacts, (payload or {}).get(ps.name))
+        spec = _job_spec(wf, ps, deps, todo, artifacts, digest(body))
         status[ps.name] = "submitted"
         indices[ps.name] = todo
-        out.append(StepJob(ps.name, "submitted", spec, todo if ps.mapped else ()))
+        out.append(StepJob(ps.name, "submitted", spec, todo if ps.mapped else (), body))
     return out
 
 
@@ -306,10 +303,10 @@ def _dependencies(workflow: str, ps: PlannedStep, status: dict[str, str], indice
     return tuple(Dependency(kind=k, on=tuple(job_name(workflow, u) for u in ups)) for k, ups in grouped.items())
 
 
-def _job_spec(wf: WorkflowSpec, ps: PlannedStep, deps: tuple[Dependency, ...], todo: tuple[int, ...],
-              artifacts: str, pickled: str | None) -> JobSpec:
+def _body(wf: WorkflowSpec, ps: PlannedStep, artifacts: str, pickled: str | None) -> dict[str, Any]:
+    """Everything ``run_step`` needs for any element of the step (stored once, passed by digest)."""
     comp = ps.component
-    body = {
+    return {
         "workflow": wf.name,
         "step": ps.name,
         "component": {"name": comp.name, "kind": comp.kind, "target": comp.target, "argv": list(comp.argv),
@@ -321,30 +318,41 @@ def _job_spec(wf: WorkflowSpec, ps: PlannedStep, deps: tuple[Dependency, ...], t
         "map_as": ps.spec.map.as_ if ps.spec.map else None,
         "items": list(ps.items) if ps.items is not None and ps.spec.map else None,
         "keys": list(ps.keys),
-        "sources": {port: [{"how": s.how, "output": s.output, "keys": list(s.keys)}
-                           for s in srcs] for port, srcs in ps.sources.items()},
+        "sources": {port: [{"how": s.how, "output": s.output, "keys": list(s.keys)} for s in srcs]
+                    for port, srcs in ps.sources.items()},
         "artifacts": artifacts,
     }
+
+
+def _job_spec(wf: WorkflowSpec, ps: PlannedStep, deps: tuple[Dependency, ...], todo: tuple[int, ...],
+              artifacts: str, body: str) -> JobSpec:
+    comp = ps.component
     resources = ps.spec.resources or Resources(**dict(comp.resources))
     array = None
     if ps.mapped:
         cap = ps.spec.map.max_running if ps.spec.map else None
         array = ArraySpec(spec=_compress(todo), max_running=cap)
-    return JobSpec(
-        name=job_name(wf.name, ps.name),
-        function=RUN_STEP,
-        kwargs={"step": body},
-        project=wf.project,
-        queue=ps.spec.queue or "default",
-        priority=ps.spec.priority or 0,
-        tags={"workflow": wf.name, "step": ps.name, "component": comp.name},
-        env=dict(ps.spec.env),
-        resources=resources,
-        timeout_s=ps.spec.timeout_s,
-        retry=RetryPolicy(attempts=ps.spec.retries + 1),
-        array=array,
-        dependencies=deps,
-    )
+    fields: dict[str, Any] = {
+        "name": job_name(wf.name, ps.name),
+        "function": RUN_STEP,
+        "kwargs": {"workflow": wf.name, "step": ps.name, "artifacts": artifacts, "body": body},
+        "project": wf.project,
+        "queue": ps.spec.queue or "default",
+        "priority": ps.spec.priority or 0,
+        "tags": {"workflow": wf.name, "step": ps.name, "component": comp.name},
+        "env": dict(ps.spec.env),
+        "resources": resources,
+        "timeout_s": ps.spec.timeout_s,
+        "retry": RetryPolicy(attempts=ps.spec.retries + 1),
+        "array": array,
+        "dependencies": deps,
+    }
+    if ps.spec.placement_doc is not None:
+        fields["placement"] = ps.spec.placement_doc
+    try:
+        return JobSpec.model_validate(fields)
+    except ValidationError as exc:
+        raise spec_error(exc, f"step {ps.name!r}") from None
 
 
 def _compress(indices: tuple[int, ...]) -> str:

@@ -112,16 +112,16 @@ def step_state(step: StepRecord, job: Job | None) -> str:
     return job.state.value
 
 
-_DONE = {"succeeded", "cached", "skipped"}
-_ENDED = {s.value for s in TERMINAL} | {"cached", "skipped"}
+DONE = {"succeeded", "cached", "skipped"}
+ENDED = {s.value for s in TERMINAL} | {"cached", "skipped"}
 
 
 def workflow_state(states: Iterable[str]) -> str:
     """``running`` until every step ended; then ``succeeded``, ``failed`` or ``cancelled``."""
     seen = list(states)
-    if any(s not in _ENDED for s in seen):
+    if any(s not in ENDED for s in seen):
         return "running"
-    if all(s in _DONE for s in seen):
+    if all(s in DONE for s in seen):
         return "succeeded"
     if any(s in ("failed", "timed_out") for s in seen):
         return "failed"

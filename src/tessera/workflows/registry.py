@@ -22,7 +22,7 @@ from tessera.workflows.ports import Port
 logger = logging.getLogger(__name__)
 
 #: Modules of tessera that define components; each registers them on import.
-BUILTIN_MODULES: list[str] = ["tessera.workflows.builtin"]
+BUILTIN_MODULES: list[str] = ["tessera.workflows.builtin", "tessera.domains.components"]
 ENTRY_POINT_GROUP = "tessera.components"
 
 F = TypeVar("F", bound=Callable[..., Any])

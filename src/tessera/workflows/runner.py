@@ -31,10 +31,28 @@ class StepError(RuntimeError):
     """A step's command exited non-zero, or its outputs were missing or of the wrong type."""
 
 
-def run_step(step: dict[str, Any]) -> dict[str, Any]:
-    """Run one element of a compiled step (see the module docstring); returns ``{key, outputs}``."""
+_bodies: dict[tuple[str, str], dict[str, Any]] = {}
+
+
+def run_step(workflow: str, step: str, artifacts: str, body: str) -> dict[str, Any]:
+    """Run one element of a compiled step (see the module docstring); returns ``{key, outputs}``.
+
+    Args:
+        workflow: the workflow's name (for logs and ``tessera show``).
+        step: the step's name.
+        artifacts: the artifact store URL.
+        body: the digest of the compiled step in the artifact store (read once per worker).
+    """
+    store = ArtifactStore(artifacts)
+    if (artifacts, body) not in _bodies:
+        if len(_bodies) > 64:
+            _bodies.clear()
+        _bodies[(artifacts, body)] = store.load(Ref(body, "json", 0))
+    return _run(store, _bodies[(artifacts, body)])
+
+
+def _run(store: ArtifactStore, step: dict[str, Any]) -> dict[str, Any]:
     index = int(os.environ.get("TESSERA_ARRAY_INDEX") or 0) if step.get("mapped") else 0
-    store = ArtifactStore(step["artifacts"])
     key = step["keys"][index]
     comp = step["component"]
     params = dict(step["params"])
@@ -78,6 +96,9 @@ def _load(store: ArtifactStore, refs: Ref | list[Ref], work: str) -> Any:
 def _call(comp: dict[str, Any], pickled: str | None, params: dict[str, Any], values: dict[str, Any]) -> Any:
     if comp["kind"] == "kernel":
         from tessera.kernels import run_job
+
+        if os.environ.get("TESSERA_VARIANT"):  # placement chose a variant: its GPUs decide the device
+            params["device"] = "cuda:0" if os.environ.get("CUDA_VISIBLE_DEVICES") else "cpu"
 
         result = run_job(comp["target"], params)
         print(json.dumps(result), flush=True)
@@ -148,9 +169,9 @@ def _run_argv(store: ArtifactStore, comp: dict[str, Any], params: dict[str, Any]
         raise StepError(f"{comp['name']}: {argv[0]} exited with code {done.returncode}; see the job's logs")
     refs = {}
     for name, port_type in comp["outputs"].items():
-        path = out_paths[name]
-        if not os.path.isfile(path):
-            raise StepError(f"{comp['name']}: the command did not write output {name!r} at {path}")
+        path = _written(out_paths[name])
+        if path is None:
+            raise StepError(f"{comp['name']}: the command did not write output {name!r} at {out_paths[name]}")
         if port_type == "array":
             np.load(path, mmap_mode="r", allow_pickle=False)  # refuse a file that is not .npy
             refs[name] = store.put_file(path, "array")
@@ -161,14 +182,22 @@ def _run_argv(store: ArtifactStore, comp: dict[str, Any], params: dict[str, Any]
     return refs
 
 
+def _written(path: str) -> str | None:
+    """The output file at ``path``, or the one file ``path.EXT`` (``{outputs.png}.png`` in a template)."""
+    if os.path.isfile(path):
+        return path
+    found = [str(p) for p in Path(path).parent.glob(Path(path).name + ".*") if p.is_file()]
+    return found[0] if len(found) == 1 else None
+
+
 def _materialize(store: ArtifactStore, refs: Ref | list[Ref], dest: Path, copy: bool) -> str:
     """Put an input where a command can read it: a file, or a directory of numbered files for a list."""
     if isinstance(refs, list):
         dest.mkdir(parents=True)
         for i, r in enumerate(refs):
-            _one_file(store, r, dest / f"{i:05d}{_SUFFIX[r.type]}", copy)
+            _one_file(store, r, dest / f"{i:05d}{r.suffix}", copy)
         return str(dest)
-    target = dest.with_name(dest.name + _SUFFIX[refs.type])
+    target = dest.with_name(dest.name + refs.suffix)
     target.parent.mkdir(parents=True, exist_ok=True)
     _one_file(store, refs, target, copy)
     return str(target)
@@ -184,15 +213,28 @@ def _one_file(store: ArtifactStore, ref: Ref, target: Path, copy: bool) -> None:
 
 @contextlib.contextmanager
 def _workdir() -> Iterator[str]:
-    """A fresh directory for the step (its working directory), removed afterwards."""
-    base = os.environ.get("TESSERA_SCRATCH_DIR") or None
-    if base:
-        os.makedirs(base, exist_ok=True)
-    work = tempfile.mkdtemp(prefix="step-", dir=base)
+    """An empty directory for the step (its working directory), emptied afterwards.
+
+    Each worker process keeps one and reuses it: steps in one worker run one at a time, and
+    creating and removing a directory per step costs more than many small steps do.
+    """
+    work = Path(tempfile.gettempdir()) / f"tessera-steps-{os.getuid()}" / str(os.getpid())
+    work.mkdir(parents=True, exist_ok=True)
+    _empty(work)
     old = os.getcwd()
     os.chdir(work)
     try:
-        yield work
+        yield str(work)
     finally:
         os.chdir(old)
-        shutil.rmtree(work, ignore_errors=True)
+        _empty(work)
+
+
+def _empty(directory: Path) -> None:
+    with os.scandir(directory) as entries:
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path, ignore_errors=True)
+            else:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)

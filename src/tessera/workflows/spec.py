@@ -98,6 +98,8 @@ class StepSpec(_Strict):
     when: When | None = None
     after: tuple[str, ...] = ()
     resources: Resources | None = None
+    variants: tuple[dict[str, Any], ...] = ()  # shorthand for placement: {variants: [...]}
+    placement: dict[str, Any] | None = None  # variants and goal, as a job's placement (issue 4)
     retries: Annotated[int, Field(ge=0, le=99)] = 0
     timeout_s: Annotated[float, Field(gt=0)] | None = None
     queue: str | None = None
@@ -120,6 +122,16 @@ class StepSpec(_Strict):
                 if not _WIRE.match(one):
                     raise ValueError(f"input {port!r} comes from {one!r}; write STEP.OUTPUT, e.g. make.out")
         return v
+
+    @property
+    def placement_doc(self) -> dict[str, Any] | None:
+        """The job's placement: ``placement`` with ``variants`` merged in, or ``None``."""
+        if not self.variants and self.placement is None:
+            return None
+        doc = dict(self.placement or {})
+        if self.variants:
+            doc["variants"] = [*doc.get("variants", []), *self.variants]
+        return doc
 
     def wires(self) -> dict[str, list[tuple[str, str]]]:
         """Each input's sources as (step, output) pairs; a list of sources feeds a list input."""
@@ -171,7 +183,7 @@ class WorkflowSpec(_Strict):
         raise KeyError(name)
 
 
-_DEFAULTABLE = {"resources", "retries", "timeout_s", "queue", "priority", "env"}
+_DEFAULTABLE = {"resources", "retries", "timeout_s", "queue", "priority", "env", "variants", "placement"}
 
 
 def is_workflow(doc: Any) -> bool:
@@ -180,12 +192,9 @@ def is_workflow(doc: Any) -> bool:
 
 
 def load(path: str | Path) -> WorkflowSpec:
-    p = Path(path)
-    try:
-        text = p.read_text()
-    except OSError as e:
-        raise SpecError(f"cannot read workflow file {p}: {e.strerror}", "give the path of an existing YAML file") from None
-    return parse(text, str(p))
+    from tessera.jobfile import read
+
+    return parse(read(path, "workflow file"), str(path))
 
 
 def parse(text: str, where: str = "workflow") -> WorkflowSpec:

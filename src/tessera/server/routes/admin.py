@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from tessera.monitor import webhooks
@@ -22,7 +22,7 @@ def _ctx(request: Request) -> Context:
 
 
 @router.get("/audit", tags=["audit"], summary="The project's audit entries in order (admin)")
-def audit_log(request: Request, p: Principal = role(Role.ADMIN), after: Annotated[int, Query(ge=0)] = 0,
+def audit_log(request: Request, p: Principal = role(Role.ADMIN), after: Annotated[int, Query(ge=0, le=2**62)] = 0,
               limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
     items = audit.entries(_ctx(request).store, p.project, after, limit)
     return {"items": [e.as_dict() for e in items], "next": items[-1].id if len(items) == limit else None}
@@ -50,14 +50,15 @@ def webhook_list(request: Request, p: Principal = role(Role.ADMIN)) -> dict[str,
 def webhook_create(request: Request, body: WebhookIn, p: Principal = role(Role.ADMIN)) -> dict[str, Any]:
     ctx = _ctx(request)
     hook, secret = webhooks.create(ctx.store, p.project, body.url, body.states)
-    audit.record(ctx.store, p.actor, "webhook.create", p.project, str(hook["id"]), {"url": body.url,
+    ctx.audit.record(p.actor, "webhook.create", p.project, str(hook["id"]), {"url": body.url,
                                                                                       "states": hook["states"]})
     return {**hook, "secret": secret}
 
 
 @router.delete("/webhooks/{hook_id}", tags=["webhooks"], summary="Remove a webhook (admin)")
-def webhook_delete(request: Request, hook_id: int, p: Principal = role(Role.ADMIN)) -> dict[str, Any]:
+def webhook_delete(request: Request, hook_id: Annotated[int, Path(ge=0, le=2**62)],
+                   p: Principal = role(Role.ADMIN)) -> dict[str, Any]:
     ctx = _ctx(request)
     webhooks.delete(ctx.store, p.project, hook_id)
-    audit.record(ctx.store, p.actor, "webhook.delete", p.project, str(hook_id))
+    ctx.audit.record(p.actor, "webhook.delete", p.project, str(hook_id))
     return {"deleted": hook_id}

@@ -12,18 +12,19 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tessera.errors import NotFoundError, SpecError
 from tessera.jobfile import to_spec
+from tessera.models.job import parse_ref
 from tessera.models.spec import JobSpec
 from tessera.models.states import TERMINAL, JobState
-from tessera.server import audit, queries
+from tessera.server import queries
 from tessera.server.app import API, authenticate, role
 from tessera.server.context import Context
 from tessera.server.security import Principal, Refused
 from tessera.server.tokens import Role
 from tessera.server.wire import attempt_json, b64, event_json, job_json, unb64
-from tessera.submit import submit as submit_specs
 
 router = APIRouter(prefix=f"{API}/jobs", tags=["jobs"])
 MAX_LOG_CHUNK = 1 << 20
+MAX_ID = 2**62  # ids and offsets above this cannot exist (and would overflow the database's integers)
 
 
 class JobIn(BaseModel):
@@ -97,17 +98,23 @@ def _spec(item: JobIn, p: Principal, label: str) -> tuple[JobSpec, tuple[bytes, 
 
 
 def _check_dependencies(ctx: Context, p: Principal, specs: list[JobSpec]) -> None:
+    """Dependencies on jobs outside the batch must name jobs of the caller's project (an element
+    ``12_3`` belongs to its array 12); any other is refused as if it did not exist."""
     names = {s.name for s in specs if s.name}
+    refs: dict[str, int] = {}
     for spec in specs:
         for dep in spec.dependencies:
             for ref in dep.on:
-                if ref in names:
-                    continue
-                try:
-                    queries.visible(ctx.store, p.project, ref)
-                except NotFoundError:
-                    raise SpecError(f"dependency on {ref!r}, which does not exist",
-                                    "depend on a job id GET /api/v1/jobs lists, or a job of the same batch") from None
+                if ref not in names:
+                    try:
+                        refs[ref] = parse_ref(ref)[0]
+                    except NotFoundError:
+                        refs[ref] = -1
+    owners = queries.projects_of(ctx.store, [i for i in refs.values() if i >= 0])
+    for ref, job_id in refs.items():
+        if owners.get(job_id) != p.project:
+            raise SpecError(f"dependency on {ref!r}, which does not exist",
+                            "depend on a job id GET /api/v1/jobs lists, or a job of the same batch")
 
 
 def submit(ctx: Context, p: Principal, items: list[JobIn]) -> Submitted:
@@ -118,11 +125,7 @@ def submit(ctx: Context, p: Principal, items: list[JobIn]) -> Submitted:
         if elements is not None:
             payloads[i] = elements
     _check_dependencies(ctx, p, specs)
-    ids = submit_specs(ctx.store, specs, ctx.total, element_payloads=payloads or None)
-    ctx.poke(any(s.dependencies for s in specs))
-    audit.record(ctx.store, p.actor, "job.submit", p.project, ",".join(map(str, ids)),
-                 {"jobs": [{"name": s.name, "kind": s.kind, "queue": s.queue,
-                            "array": s.array.size if s.array else None} for s in specs]})
+    ids = ctx.intake.submit(p.actor, p.project, specs, payloads)
     states = ["pending" if s.dependencies else "runnable" for s in specs]
     return Submitted(ids=[str(i) for i in ids], states=states)
 
@@ -145,10 +148,11 @@ def list_jobs(
     state: Annotated[list[JobState] | None, Query()] = None,
     queue: str | None = None,
     name: str | None = None,
-    id: Annotated[list[int] | None, Query(description="only these job ids")] = None,  # noqa: A002
-    array_id: int | None = None,
+    id: Annotated[list[Annotated[int, Field(ge=0, le=MAX_ID)]] | None,  # noqa: A002
+                  Query(description="only these job ids", max_length=1000)] = None,
+    array_id: Annotated[int | None, Query(ge=0, le=MAX_ID)] = None,
     elements: bool = False,
-    before: Annotated[int | None, Query(ge=0)] = None,
+    before: Annotated[int | None, Query(ge=0, le=MAX_ID)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
 ) -> dict[str, Any]:
     jobs, nxt = queries.page(_ctx(request).store, p.project, state, queue, name, id, array_id, elements, before, limit)
@@ -161,7 +165,7 @@ def cancel_many(request: Request, body: CancelIn, p: Principal = role(Role.SUBMI
     jobs = [queries.visible(ctx.store, p.project, r) for r in body.ids]
     n = ctx.store.request_cancel([j.id for j in jobs])
     ctx.poke(False)
-    audit.record(ctx.store, p.actor, "job.cancel", p.project, ",".join(j.ref for j in jobs), {"requested": n})
+    ctx.audit.record(p.actor, "job.cancel", p.project, ",".join(j.ref for j in jobs), {"requested": n})
     return {"cancelled": n}
 
 
@@ -204,7 +208,9 @@ def result(request: Request, ref: str, p: Principal = Depends(authenticate)) -> 
     if got is None:
         raise NotFoundError(f"no job {ref}", "list jobs with GET /api/v1/jobs")
     state, enc, data, err = got
-    return {"id": job.ref, "state": state.value, "encoding": enc, "data_b64": b64(data), "error": err}
+    committed = store.result(job.id) is not None
+    return {"id": job.ref, "state": state.value, "committed": committed, "encoding": enc, "data_b64": b64(data),
+            "error": err}
 
 
 @router.get("/{ref}/results", summary="Every element of an array in index order, with its result")
@@ -222,8 +228,8 @@ def logs(
     ref: str,
     p: Principal = Depends(authenticate),
     stream: Annotated[str, Query(pattern="^(stdout|stderr)$")] = "stdout",
-    attempt: Annotated[int | None, Query(ge=1)] = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    attempt: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_LOG_CHUNK)] = MAX_LOG_CHUNK,
 ) -> dict[str, Any]:
     ctx = _ctx(request)

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tessera.errors import NotFoundError
 from tessera.executors.hardware import nvml_gpus
-from tessera.server import audit, queries
+from tessera.server import queries
 from tessera.server.app import API, authenticate, role
 from tessera.server.context import Context
 from tessera.server.security import Principal
@@ -55,7 +55,7 @@ def queues(request: Request, p: Principal = Depends(authenticate)) -> dict[str, 
 def create_queue(request: Request, body: QueueIn, p: Principal = role(Role.ADMIN)) -> dict[str, Any]:
     ctx = _ctx(request)
     ctx.store.create_queue(body.name, body.priority)
-    audit.record(ctx.store, p.actor, "queue.create", p.project, body.name, {"priority": body.priority})
+    ctx.audit.record(p.actor, "queue.create", p.project, body.name, {"priority": body.priority})
     return {"name": body.name, "priority": body.priority}
 
 

@@ -6,7 +6,6 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from tessera.server import audit
 from tessera.server.app import API, authenticate
 from tessera.server.context import Context
 from tessera.server.security import (
@@ -35,7 +34,7 @@ def login(request: Request, response: Response, p: Principal = Depends(authentic
     cookie, csrf = open_session(ctx.store, p.token)
     response.set_cookie(SESSION_COOKIE, cookie, max_age=SESSION_TTL_S, httponly=True, samesite="strict",
                         secure=ctx.secure_cookies, path="/")
-    audit.record(ctx.store, p.actor, "session.open", p.project)
+    ctx.audit.record(p.actor, "session.open", p.project)
     return _who(p, csrf)
 
 
@@ -49,6 +48,6 @@ def logout(request: Request, response: Response, p: Principal = Depends(authenti
     ctx: Context = request.app.state.ctx
     if p.session is not None:
         close_session(ctx.store, p.session)
-        audit.record(ctx.store, p.actor, "session.close", p.project)
+        ctx.audit.record(p.actor, "session.close", p.project)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return {"signed_out": p.session is not None}
