@@ -114,7 +114,9 @@ def _submit_and_poke(s: Settings, store: Store, specs: list[Any], **kw: Any) -> 
     if isinstance(store, RemoteStore):  # the server checks, places, budgets, stores and pokes its controller
         return store.submit_specs(specs, **kw)
     notes: list[str] = []
-    ids = submit_specs(store, specs, detect(s), notes=notes, **kw)
+    from tessera.executors.factory import submit_capacity
+
+    ids = submit_specs(store, specs, submit_capacity(s, store), notes=notes, **kw)
     for note in notes:
         render.err_console.print(f"[yellow]budget:[/] {note}", soft_wrap=True)
     daemon.ensure_running(s)
