@@ -23,6 +23,7 @@ import argparse
 import contextlib
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import tempfile
@@ -198,12 +199,15 @@ def rtm_workflow(n: int, shots: int, steps: int, workers: int) -> dict[str, Any]
     wf.step("stack", "seismic.stack", params={"mute": int(0.1 * n)},
             inputs={"images": f"{mg.name}.image", "illuminations": f"{mg.name}.illumination"})  # fmt: skip
     home = tempfile.mkdtemp(prefix="tessera-bench-rtm-")
-    with Client(home=home, embedded=True, workers=workers, cpus=workers) as c:
-        t = time.perf_counter()
-        run = wf.run(c, timeout=3600)
-        wall = time.perf_counter() - t
-        assert run.state == "succeeded", run.states()
-        stats = run.values("migrate", "stats")
+    try:
+        with Client(home=home, embedded=True, workers=workers, cpus=workers) as c:
+            t = time.perf_counter()
+            run = wf.run(c, timeout=3600)
+            wall = time.perf_counter() - t
+            assert run.state == "succeeded", run.states()
+            stats = run.values("migrate", "stats")
+    finally:
+        shutil.rmtree(home, ignore_errors=True)  # the artifacts: hundreds of MB of shot data
     return {"wall_s": wall, "rtm_busy_s": sum(s["seconds"] for s in stats),
             "bytes": sum(s["bytes"] for s in stats), "steps": sum(s["steps"] for s in stats)}  # fmt: skip
 
