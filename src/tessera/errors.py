@@ -3,7 +3,8 @@
     TesseraError
     ├── SpecError            bad input: unknown field, bad resources, bad array or dependency (exit 2)
     │   ├── InfeasibleError  the job can never fit on the capacity that exists
-    │   └── CycleError       dependencies that form a loop
+    │   ├── CycleError       dependencies that form a loop
+    │   └── BudgetError      a submission its project's budget refuses
     ├── NotFoundError        no job, attempt or queue by that name (exit 2)
     ├── StoreError           the durable store failed (driver errors are translated into this)
     ├── ControllerError      the controller could not be started, reached or stopped
@@ -52,6 +53,10 @@ class InfeasibleError(SpecError):
 
 class CycleError(SpecError):
     """Dependencies form a cycle."""
+
+
+class BudgetError(SpecError):
+    """A submission whose forecast cost exceeds what is left of its project's budget."""
 
 
 class NotFoundError(TesseraError):

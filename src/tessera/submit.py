@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 from tessera.errors import CycleError, InfeasibleError, NotFoundError, SpecError
 from tessera.models.job import parse_ref
 from tessera.models.spec import JobSpec
+from tessera.remote import RemoteStore
 from tessera.scheduler.decide import Capacity, fits_at_all
 from tessera.store import NewJob, Store
 
@@ -32,16 +34,21 @@ def submit(
     specs: Sequence[JobSpec],
     total: Capacity,
     element_payloads: dict[int, tuple[bytes, ...]] | None = None,
+    notes: list[str] | None = None,
 ) -> list[int]:
     """Validate and store jobs in one transaction. Dependencies name job ids (``12``, ``12_3``) or,
-    within one batch, the ``name`` of an earlier or later job of the batch; returns the ids."""
+    within one batch, the ``name`` of an earlier or later job of the batch; returns the ids.
+    Jobs with variants are placed first, then budgets apply (their messages go to ``notes``)."""
+    if isinstance(store, RemoteStore):  # TESSERA_URL: the server does all of this on its side
+        return store.submit_specs(specs, element_payloads)
     batch_names = {s.name: i for i, s in enumerate(specs) if s.name}
     order = _topological(specs, batch_names)
     position = {old: new for new, old in enumerate(order)}
-    items = []
+    deps_of: dict[int, tuple[tuple[str, int | tuple[str, int]], ...]] = {}
     for i in order:
         spec = specs[i]
-        check_feasible(spec, total)
+        if spec.placement is None:
+            check_feasible(spec, total)
         deps: list[tuple[str, int | tuple[str, int]]] = []
         for dep in spec.dependencies:
             for ref in dep.on:
@@ -49,9 +56,32 @@ def submit(
                     deps.append((dep.kind.value, ("batch", position[batch_names[ref]])))
                 else:
                     deps.append((dep.kind.value, _existing(store, ref)))
-        items.append(NewJob(spec, tuple(deps), (element_payloads or {}).get(i)))
+        deps_of[i] = tuple(deps)
+    specs, holds = _cost_hooks(store, specs, total, notes)  # after validation: bad input never reaches them
+    items = []
+    for i in order:
+        check_feasible(specs[i], total)
+        items.append(NewJob(specs[i], deps_of[i], (element_payloads or {}).get(i), hold=holds[i]))
     ids = store.submit(items)
     return [ids[position[i]] for i in range(len(specs))]
+
+
+def _cost_hooks(store: Store, specs: Sequence[JobSpec], total: Capacity,
+                notes: list[str] | None) -> tuple[list[JobSpec], list[bool]]:
+    """Placement (jobs with variants) and budgets (projects with one): see ``tessera.cost.guard``."""
+    if any(s.placement is not None for s in specs):
+        from tessera.placement.apply import place
+
+        specs = place(store, specs, total)
+    from tessera.cost.guard import guard
+
+    g = guard(store, specs, total)
+    if notes is not None:
+        notes.extend(g.notes)
+    else:
+        for note in g.notes:  # the SDK has no console: say it through logging
+            logging.getLogger("tessera.budget").warning("%s", note)
+    return g.specs, g.holds
 
 
 def _existing(store: Store, ref: str) -> int:

@@ -1,13 +1,16 @@
-"""A built-in instance price table (until the cost catalog exists) and cost per run."""
+"""The prices that stand for each device kind in benchmark reports (from the instance catalog)."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
 
+from tessera.cost.catalog import load as _load_catalog
+
 logger = logging.getLogger(__name__)
 
-PRICE_SOURCE = "AWS EC2 On-Demand pricing page, region us-east-1, Linux (recorded 2026-11-21)"
+_CATALOG = _load_catalog(None)  # the packaged catalog: reports stay comparable whatever was refreshed
+PRICE_SOURCE = f"tessera's instance catalog, us-east-1 on-demand (recorded {_CATALOG.recorded}): {_CATALOG.source}"
 
 
 @dataclass(frozen=True)
@@ -33,8 +36,8 @@ class Price:
 
 #: CPU work is priced as an r5.4xlarge, GPU work as a g5.8xlarge (the seed's two instances).
 PRICES: dict[str, Price] = {
-    "cpu": Price("cpu", "r5.4xlarge", 1.008),
-    "cuda": Price("cuda", "g5.8xlarge", 2.448),
+    kind: Price(kind, itype, _CATALOG.find(itype).rate())
+    for kind, itype in (("cpu", "r5.4xlarge"), ("cuda", "g5.8xlarge"))
 }
 
 

@@ -48,6 +48,15 @@ def _mount_server() -> None:
 _mount_server()
 
 
+def _mount_cost() -> None:
+    from tessera.cli.cost import install
+
+    install(app)
+
+
+_mount_cost()
+
+
 def _mount_workflows() -> None:
     from tessera.cli.workflow import components_app, workflow_app
 
@@ -96,9 +105,12 @@ def _param_value(v: str) -> Any:
 
 
 def _submit_and_poke(s: Settings, store: Store, specs: list[Any], **kw: Any) -> list[int]:
-    if isinstance(store, RemoteStore):  # the server checks, stores and pokes its controller
-        return submit_specs(store, specs, store.capacity(), **kw)
-    ids = submit_specs(store, specs, detect(s), **kw)
+    if isinstance(store, RemoteStore):  # the server checks, places, budgets, stores and pokes its controller
+        return store.submit_specs(specs, **kw)
+    notes: list[str] = []
+    ids = submit_specs(store, specs, detect(s), notes=notes, **kw)
+    for note in notes:
+        render.err_console.print(f"[yellow]budget:[/] {note}", soft_wrap=True)
     daemon.ensure_running(s)
     daemon.poke(s)
     return ids
@@ -129,6 +141,11 @@ def submit(
     dependency: Annotated[str | None, typer.Option(help="afterok:ID[:ID],afterany:ID,afternotok:ID,aftercorr:ID")] = None,
     env: Annotated[list[str] | None, typer.Option(help="Environment KEY=VALUE (repeatable).")] = None,
     cwd: Annotated[str | None, typer.Option(help="Working directory.")] = None,
+    variant: Annotated[list[str] | None, typer.Option(help="A variant NAME:cpus=N,gpus=N (repeatable); tessera picks one.")] = None,
+    size: Annotated[str | None, typer.Option(help="The job's size feature for runtime prediction, e.g. n=8000.")] = None,
+    optimize: Annotated[str, typer.Option(help="Pick variants by time or cost.")] = "time",
+    deadline: Annotated[float | None, typer.Option(help="Only variants predicted to finish within this many seconds.")] = None,
+    max_cost: Annotated[float | None, typer.Option(help="Only variants predicted to cost at most this many dollars.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON object.")] = False,
 ) -> None:
     """Submit one job (or an array) and print its id."""
@@ -172,6 +189,10 @@ def submit(
         fields["array_max_failures"] = array_max_failures
     if dependency:
         fields["dependency"] = dependency
+    if variant or size:
+        from tessera.cli.cost import placement_fields
+
+        fields["placement"] = placement_fields(variant, size, optimize, deadline, max_cost)
     spec = to_spec(fields, "submit")
     s = _settings()
     store = _store(s)
@@ -270,10 +291,13 @@ def ls(
             raise SpecError(f"unknown state in {state}", f"use one of {', '.join(s.value for s in JobState)}") from None
     store = _store(_settings())
     jobs = store.jobs(states=states, limit=limit, elements=elements)
+    from tessera.cli.cost import job_costs
+
+    costs = job_costs(store, jobs)
     if as_json:
-        print(render.dumps([render.job_dict(j) for j in jobs]))
+        print(render.dumps([{**render.job_dict(j), **costs.get(j.id, {})} for j in jobs]))
     else:
-        render.console.print(render.jobs_table(jobs))
+        render.console.print(render.jobs_table(jobs, costs={i: c["cost"] for i, c in costs.items()}))
 
 
 @app.command()
@@ -283,12 +307,16 @@ def show(job_id: str, as_json: Annotated[bool, typer.Option("--json")] = False) 
     job = store.job(job_id)
     attempts, events = store.attempts(job.id), store.events(job.id)
     elements = store.element_counts(job.id) if job.is_array else None
+    from tessera.cli.cost import job_costs
+
+    cost = job_costs(store, [job]).get(job.id, {})
     if as_json:
         print(render.dumps({**render.job_dict(job), "elements": elements,
                             "attempts": [render.attempt_dict(a) for a in attempts],
-                            "events": [render.event_dict(e) for e in events]}))
+                            "events": [render.event_dict(e) for e in events], **cost}))
     else:
         render.show(job, attempts, events, elements)
+        render.console.print(f"  cost      {cost.get('detail', '-')}")
 
 
 @app.command()
@@ -303,6 +331,10 @@ def explain(job_id: str) -> None:
     ctl = store.latest_controller()
     cap = (ctl or {}).get("status", {}).get("executors", [None])[0] if ctl and not ctl.get("stopped_at") else None
     render.console.print(render.explain(job, deps, cap))
+    from tessera.cli.cost import explain_placement
+
+    for line in explain_placement(job):
+        render.console.print(line, soft_wrap=True)
 
 
 @app.command()

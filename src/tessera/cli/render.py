@@ -36,17 +36,10 @@ def runtime(job: Job) -> str:
 
 
 def job_dict(job: Job) -> dict[str, Any]:
-    spec = job.spec.model_dump(mode="json", exclude={"payload"})
-    return {
-        "id": job.ref, "job_id": job.id, "name": job.name, "state": job.state.value,
-        "reason": job.reason.value if job.reason else None, "reason_detail": job.reason_detail,
-        "array_id": job.array_id, "array_index": job.array_index, "is_array": job.is_array,
-        "counts": job.counts or None, "attempts": job.attempts, "retries_used": job.retries_used,
-        "infra_retries_used": job.infra_retries_used, "exit_code": job.exit_code,
-        "submitted_at": job.submitted_at, "started_at": job.started_at, "ended_at": job.ended_at,
-        "queue": job.spec.queue, "priority": job.spec.priority, "project": job.spec.project,
-        "spec": spec,
-    }
+    """A job's JSON form: the API's (``tessera.server.wire``), so --json output and the server agree."""
+    from tessera.server.wire import job_json
+
+    return job_json(job)
 
 
 def attempt_dict(a: Attempt) -> dict[str, Any]:
@@ -60,18 +53,21 @@ def event_dict(e: Event) -> dict[str, Any]:
     return {"at": e.at, "src": e.src, "dst": e.dst, "reason": e.reason, "detail": e.detail}
 
 
-def jobs_table(jobs: list[Job], title: str | None = None) -> Table:
+def jobs_table(jobs: list[Job], title: str | None = None, costs: dict[int, str] | None = None) -> Table:
     t = Table(title=title, header_style="bold")
     for col in ("ID", "NAME", "STATE", "REASON", "QUEUE", "CPU", "MEM", "GPU", "TRIES", "RUNTIME"):
         t.add_column(col, justify="right" if col in ("CPU", "MEM", "GPU", "TRIES") else "left")
+    if costs is not None:
+        t.add_column("COST", justify="right")
     for j in jobs:
         r = j.spec.resources
         state = styled(j.state.value)
         if j.is_array and j.counts:
             c = j.counts
             state += f" ({c['done']}/{c['size']} done" + (f", {c['failed']} not ok" if c["failed"] else "") + ")"
-        t.add_row(j.ref, j.name[:40], state, j.reason.value if j.reason else "", j.spec.queue,
-                  f"{r.cpus:g}", str(r.memory_mb or "-"), str(r.gpus), str(j.attempts), runtime(j))
+        cells = [j.ref, j.name[:40], state, j.reason.value if j.reason else "", j.spec.queue,
+                 f"{r.cpus:g}", str(r.memory_mb or "-"), str(r.gpus), str(j.attempts), runtime(j)]
+        t.add_row(*cells, *([costs.get(j.id, "-")] if costs is not None else []))
     return t
 
 

@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from tessera.errors import SpecError
+from tessera.models.placement import PlacementSpec
 
 MAX_ARRAY_SIZE = 1_000_000
 MAX_ARRAY_INDEX = 100_000_000
@@ -215,6 +216,7 @@ class JobSpec(_Strict):
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
     array: ArraySpec | None = None
     dependencies: tuple[Dependency, ...] = ()
+    placement: PlacementSpec | None = None  # variants to choose from (issue 4); tessera fills ``chosen``
 
     @property
     def kind(self) -> Literal["command", "function", "kernel", "pickle"]:

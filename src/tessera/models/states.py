@@ -85,6 +85,7 @@ class Reason(StrEnum):
     WORKER_LOST = "worker_lost"
     CONTROLLER_LOST = "controller_lost"
     LAUNCH_FAILED = "launch_failed"
+    BUDGET = "budget"
 
 
 _WORDS: dict[Reason, str] = {
@@ -109,6 +110,7 @@ _WORDS: dict[Reason, str] = {
     Reason.WORKER_LOST: "the worker running it died",
     Reason.CONTROLLER_LOST: "the controller running it died",
     Reason.LAUNCH_FAILED: "its process could not be started",
+    Reason.BUDGET: "held: its project's budget is spent (`tessera budget release PROJECT` lets it run)",
 }
 
 

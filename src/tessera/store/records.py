@@ -20,6 +20,7 @@ class NewJob:
     spec: JobSpec
     deps: tuple[tuple[str, int | tuple[str, int]], ...] = ()
     element_payloads: tuple[bytes, ...] | None = None
+    hold: bool = False  # accepted but held (pending, reason budget) until released
 
 
 @dataclass(frozen=True, slots=True)

@@ -101,8 +101,8 @@ class Store(HotWrites, StoreWrites):
                         f"use one of {', '.join(sorted(queues))}, or create it with `tessera queue create {spec.queue}`",
                     )
                 dep_rows = [(kind, self._resolve(conn, ref, ids)) for kind, ref in item.deps]
-                state = JobState.PENDING if dep_rows else JobState.RUNNABLE
-                reason = Reason.DEPENDENCY if dep_rows else None
+                state = JobState.PENDING if dep_rows or item.hold else JobState.RUNNABLE
+                reason = Reason.BUDGET if item.hold else Reason.DEPENDENCY if dep_rows else None
                 spec_json = spec.model_dump_json(exclude={"payload"})
                 row = {
                     "name": spec.name,

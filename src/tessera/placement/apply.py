@@ -1,0 +1,185 @@
+"""The submit hook: choose a variant for each job that offers some, from what the store knows.
+
+It reads the benchmark profiles of this machine (plus a JSON file named by
+``TESSERA_PROFILES``, for recorded profiles), the runtime history of earlier placed jobs, the
+rate in force and the queue's backlog per device, calls the pure ``decide.choose``, and returns
+the spec rewritten to the chosen variant: its resources, ``params.device`` for a kernel, and
+``TESSERA_VARIANT`` in its environment. The decision and its figures go in
+``spec.placement.chosen`` and are stored with the job, for ``tessera explain``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from tessera.bench.hardware import hardware_fingerprint
+from tessera.cost import catalog as cat
+from tessera.cost import db
+from tessera.models.placement import PlacementSpec, Variant
+from tessera.models.spec import JobSpec
+from tessera.placement.decide import Choice, choose
+from tessera.placement.model import RuntimeModel, model_key, with_threads
+from tessera.scheduler.decide import Capacity
+from tessera.store import Store
+from tessera.store import schema as t
+from tessera.store.engine import translated
+
+logger = logging.getLogger(__name__)
+HISTORY_JOBS = 2000  # the most recent placed jobs whose runtimes feed the model
+_ACTIVE = ("runnable", "starting", "running")
+
+
+def key_of(spec: JobSpec) -> str:
+    """What the runtime model is keyed by: the placement's ``model``, the kernel, or the job name."""
+    p = spec.placement
+    if p is not None and p.model:
+        return p.model
+    if spec.kernel:
+        return model_key(spec.kernel, spec.params)
+    return spec.name or (spec.function or " ".join(spec.command or ()))[:64]
+
+
+def load_profiles(store: Store) -> list[dict[str, Any]]:
+    rows = store.profiles(hardware_fingerprint())
+    extra = os.environ.get("TESSERA_PROFILES")
+    if extra:
+        try:
+            doc = json.loads(Path(extra).read_text())
+        except (OSError, ValueError) as exc:
+            logger.warning("ignoring TESSERA_PROFILES=%s: %s", extra, exc)
+        else:
+            found = doc.get("profiles") or doc.get("results") or [] if isinstance(doc, dict) else doc
+            rows += [r for r in found if isinstance(r, dict)] if isinstance(found, list) else []
+    return rows
+
+
+def history(store: Store) -> list[tuple[str, str, float, float]]:
+    """(model key, device, size, seconds) of succeeded attempts of recently placed jobs."""
+    j, a = t.jobs.c, t.attempts.c
+    q = (select(j.spec, a.started_at, a.ended_at).join(t.attempts, a.job_id == j.id)
+         .where(j.state == "succeeded", a.state == "succeeded", j.spec.like('%"chosen"%'))
+         .order_by(j.id.desc()).limit(HISTORY_JOBS))
+    out = []
+    with translated("reading placement history"), store.engine.connect() as conn:
+        for spec_json, started, ended in conn.execute(q):
+            spec = JobSpec.model_validate_json(spec_json)
+            p = spec.placement
+            if p is None or p.chosen is None or p.size_value is None or ended is None:
+                continue
+            v = next((v for v in p.variants if v.name == p.chosen.get("variant")), None)
+            if v is not None and ended > started:
+                out.append((key_of(spec), with_threads(v.device, _threads(v)), p.size_value, ended - started))
+    return out
+
+
+def backlog(store: Store, now: float) -> list[tuple[str, float, float]]:
+    """(device, cpus, seconds left) of each job queued or running, from its placement forecast
+    (else its timeout, else 0: unknown)."""
+    j = t.jobs.c
+    q = select(j.cpus, j.gpus, j.timeout_s, j.started_at, j.state, j.spec).where(
+        j.state.in_(_ACTIVE), j.is_array.is_(False))
+    out = []
+    with translated("reading the queue"), store.engine.connect() as conn:
+        for cpus, gpus, timeout_s, started, state, spec_json in conn.execute(q):
+            left = timeout_s or 0.0
+            if spec_json and '"chosen"' in spec_json:
+                chosen = json.loads(spec_json).get("placement", {}).get("chosen") or {}
+                pred = next((o.get("predicted_s") for o in chosen.get("options", [])
+                             if o.get("variant") == chosen.get("variant")), None)
+                left = pred if pred is not None else left
+            if state == "running" and started:
+                left = max(0.0, left - (now - started))
+            out.append(("gpu" if gpus else "cpu", float(cpus), float(left)))
+    return out
+
+
+def waits(items: Iterable[tuple[str, float, float]], total: Capacity) -> dict[str, float]:
+    """Seconds until a device frees up: its backlog spread over its slots (pure)."""
+    cpu_work = sum(c * s for d, c, s in items if d == "cpu")
+    gpu_work = sum(s for d, _c, s in items if d == "gpu")
+    return {"cpu": cpu_work / max(total.cpus, 1.0), "gpu": gpu_work / max(len(total.gpus), 1)}
+
+
+def place(store: Store, specs: Sequence[JobSpec], total: Capacity, catalog: cat.Catalog | None = None,
+          now: float | None = None) -> list[JobSpec]:
+    """Each spec with variants rewritten to its chosen variant; others unchanged (no reads)."""
+    if not any(s.placement is not None and s.placement.variants for s in specs):
+        return list(specs)
+    now = time.time() if now is None else now
+    catalog = catalog or cat.load(None)
+    model = RuntimeModel.from_rows(load_profiles(store), history(store))
+    rate = db.ensure_rates(store, total, catalog)[-1]
+    wait = waits(backlog(store, now), total)
+    out = []
+    for s in specs:
+        p = s.placement
+        if p is None or not p.variants:
+            out.append(s)
+            continue
+        fits = [v for v in p.variants if v.cpus <= total.cpus and v.gpus <= len(total.gpus)
+                and (v.memory_mb or 0) <= total.memory_mb]
+        dropped = [v.name for v in p.variants if v not in fits]
+        usable = fits or list(p.variants[:1])  # none fits: keep the first, so feasibility refuses it clearly
+        choice = decide_for(s, p, usable, model, wait, rate_per_variant(rate, usable, spot=_spot(s)), total)
+        out.append(apply_choice(s, choice, dropped))
+    return out
+
+
+def _spot(spec: JobSpec) -> bool:
+    return spec.tags.get("capacity") == "spot"
+
+
+def rate_per_variant(rate: db.Rate, variants: Sequence[Variant], spot: bool = False) -> dict[str, float]:
+    return {v.name: rate.share(v.cpus, v.memory_mb, v.gpus) * rate.usd_per_hour(spot) for v in variants}
+
+
+def decide_for(spec: JobSpec, p: PlacementSpec, variants: Sequence[Variant], model: RuntimeModel,
+               wait: dict[str, float], usd_per_hour: dict[str, float], total: Capacity,
+               optimize: str | None = None) -> Choice:
+    key, size = key_of(spec), p.size_value
+    label = ", ".join(f"{k}={v:g}" for k, v in p.size.items())
+    pred = {v.name: (model.predict(key, v.device, size, threads=_threads(v)) if size is not None else None)
+            for v in variants}
+    return choose(variants, pred, wait, usd_per_hour, optimize or p.optimize, p.deadline_s, p.max_cost_usd, label,
+                  count=spec.array.size if spec.array is not None else 1, slots=slots(variants, total))
+
+
+def _threads(v: Variant) -> int | None:
+    return max(1, int(v.cpus)) if v.device == "cpu" else None
+
+
+def slots(variants: Sequence[Variant], total: Capacity) -> dict[str, int]:
+    """How many runs of each variant fit side by side on the machine."""
+    out = {}
+    for v in variants:
+        n = int(total.cpus // v.cpus) if v.cpus > 0 else 1
+        if v.gpus:
+            n = min(n, len(total.gpus) // v.gpus)
+        out[v.name] = max(1, n)
+    return out
+
+
+def apply_choice(spec: JobSpec, choice: Choice, dropped: Sequence[str] = ()) -> JobSpec:
+    """The spec rewritten to the chosen variant, with the decision recorded."""
+    assert spec.placement is not None
+    v = next(v for v in spec.placement.variants if v.name == choice.variant)
+    resources = spec.resources.model_copy(update={
+        "cpus": v.cpus, "gpus": v.gpus, "memory_mb": v.memory_mb or spec.resources.memory_mb})
+    update: dict[str, Any] = {"resources": resources, "env": {**spec.env, "TESSERA_VARIANT": v.name}}
+    if spec.kernel:
+        update["params"] = {**spec.params, "device": "cuda:0" if v.gpus else "cpu"}
+        if not v.gpus:
+            update["params"]["threads"] = max(1, int(v.cpus))  # the threads it holds, as measured
+    chosen = choice.as_dict()
+    if dropped:
+        chosen["dropped"] = {"variants": list(dropped), "why": "more than this machine has"}
+    update["placement"] = spec.placement.model_copy(update={"chosen": chosen})
+    return JobSpec.model_validate({**spec.model_dump(), **update})
