@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -23,7 +24,7 @@ from tessera.jobfile import to_spec
 from tessera.models.job import Job
 from tessera.models.spec import _NAME, ArraySpec, JobSpec
 from tessera.models.states import TERMINAL, JobState
-from tessera.store import Store
+from tessera.store import Candidate, Finished, Store
 from tessera.submit import submit as submit_specs
 
 
@@ -45,6 +46,18 @@ class RemoteTraceback(Exception):  # noqa: N818 - mirrors concurrent.futures
         return f'\n"""\n{self.tb.rstrip()}\n"""'
 
 
+class _Waiter:
+    """Where the embedded controller leaves a job's end for its handle: an event, and the committed
+    outcome when it is small. Held by the handle; the client keeps it only while the handle lives."""
+
+    __slots__ = ("__weakref__", "event", "finished", "told")
+
+    def __init__(self, told: bool = False) -> None:
+        self.event = threading.Event()
+        self.finished: Finished | None = None
+        self.told = told  # registered before the embedded controller could end the job: it will be told
+
+
 class JobHandle:
     """A submitted job. ``result()`` waits and returns its value or raises its exception."""
 
@@ -52,6 +65,7 @@ class JobHandle:
         self._client = client
         self.id = job_id
         self.ref = ref
+        self._waiter = client._waiter(job_id)
 
     def __repr__(self) -> str:
         return f"<JobHandle {self.ref} {self.state}>"
@@ -68,8 +82,8 @@ class JobHandle:
         return self._client.wait([self], timeout)[0]
 
     def result(self, timeout: float | None = None) -> Any:
-        got = self._client._await(self.id, self.ref, timeout)
-        if got is not None and got[0] is JobState.SUCCEEDED:
+        got = self._client._await(self.id, self.ref, timeout, self._waiter)
+        if got[0] is JobState.SUCCEEDED:
             _state, enc, data, _err = got
             return decode(enc, data)
         return self._client._value(self.job)
@@ -98,7 +112,7 @@ class Client:
         self.settings = Settings.load(**settings)
         self.store = Store(self.settings.db_url)
         self.total = detect(self.settings)
-        self._events: dict[int, threading.Event] = {}
+        self._waiters: weakref.WeakValueDictionary[int, _Waiter] = weakref.WeakValueDictionary()
         self._lock = threading.Lock()
         self._controller: Controller | None = None
         self._thread: threading.Thread | None = None
@@ -203,9 +217,17 @@ class Client:
         return out
 
     def _handles(self, specs: Sequence[JobSpec]) -> list[JobHandle]:
-        ids = submit_specs(self.store, specs, self.total)
-        self._poke(deps=any(s.dependencies for s in specs), cancels=False)
-        return [JobHandle(self, i, str(i)) for i in ids]
+        accepted: list[Candidate] = []
+        ids = submit_specs(self.store, specs, self.total, accepted=accepted)
+        handles = [JobHandle(self, i, str(i)) for i in ids]
+        if self._controller is not None and len(accepted) == len(specs):
+            for h in handles:
+                h._waiter.told = True  # offered below: this controller alone can end them, and tells us
+            by_id = dict(zip(ids, specs, strict=True))
+            self._controller.offer([(c, by_id[c.id]) for c in accepted])  # no read back, no full look
+        else:
+            self._poke(deps=any(s.dependencies for s in specs), cancels=False)
+        return handles
 
     def _poke(self, deps: bool = True, cancels: bool = True) -> None:
         if self._controller is not None:
@@ -216,35 +238,45 @@ class Client:
 
     # ------------------------------------------------------------------ wait and results
 
-    def _ended(self, job_ids: list[int]) -> None:
+    def _waiter(self, job_id: int) -> _Waiter:
+        with self._lock:
+            w = self._waiters.get(job_id)
+            if w is None:
+                w = self._waiters[job_id] = _Waiter()
+            return w
+
+    def _ended(self, job_ids: list[int], finished: dict[int, Finished]) -> None:
+        """Called by the embedded controller after it committed these jobs' ends."""
         with self._lock:
             for j in job_ids:
-                ev = self._events.pop(j, None)
-                if ev is not None:
-                    ev.set()
+                w = self._waiters.get(j)
+                if w is not None:
+                    w.finished = finished.get(j)
+                    w.event.set()
 
     def wait(self, handles: Sequence[JobHandle], timeout: float | None = None) -> list[Job]:
         """Wait until every job is terminal; returns their final records."""
         deadline = None if timeout is None else time.monotonic() + timeout
         for h in handles:
             left = None if deadline is None else max(0.0, deadline - time.monotonic())
-            self._await(h.id, h.ref, left)
+            self._await(h.id, h.ref, left, h._waiter)
         return [h.job for h in handles]
 
-    def _await(self, job_id: int, ref: str, timeout: float | None) -> tuple[JobState, Any, Any, Any] | None:
-        """Block until the job is terminal; woken by the embedded controller, else by polling.
-        Returns ``Store.finished``'s (state, encoding, data, error)."""
+    def _await(self, job_id: int, ref: str, timeout: float | None, waiter: _Waiter | None = None) -> Finished:
+        """Block until the job is terminal; woken by the embedded controller (which hands small
+        results over in memory), else by polling the store. Returns (state, encoding, data, error)."""
         deadline = None if timeout is None else time.monotonic() + timeout
+        w = waiter if waiter is not None else self._waiter(job_id)
+        if w.told and self._controller is not None:  # no need to look before the controller says so
+            w.event.wait(1.0 if timeout is None else min(1.0, timeout))
         while True:
-            with self._lock:
-                ev = self._events.setdefault(job_id, threading.Event())
+            if w.finished is not None:
+                return w.finished
             got = self.store.finished(job_id)
             if got is None:
                 raise NotFoundError(f"no job {ref}", "list jobs with `tessera ls`")
             state = got[0]
             if state in TERMINAL:
-                with self._lock:
-                    self._events.pop(job_id, None)
                 return got
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
@@ -253,7 +285,7 @@ class Client:
                     f"wait longer, or see why with `tessera explain {ref}`",
                 )
             step = 0.05 if self._controller is None else 1.0
-            ev.wait(step if left is None else min(left, step))
+            w.event.wait(step if left is None else min(left, step))
 
     def _decode(self, job_id: int) -> Any:
         res = self.store.result(job_id)

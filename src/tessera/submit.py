@@ -8,7 +8,7 @@ from tessera.errors import CycleError, InfeasibleError, NotFoundError, SpecError
 from tessera.models.job import parse_ref
 from tessera.models.spec import JobSpec
 from tessera.scheduler.decide import Capacity, fits_at_all
-from tessera.store import NewJob, Store
+from tessera.store import Candidate, NewJob, Store
 
 
 def check_feasible(spec: JobSpec, total: Capacity) -> None:
@@ -32,9 +32,11 @@ def submit(
     specs: Sequence[JobSpec],
     total: Capacity,
     element_payloads: dict[int, tuple[bytes, ...]] | None = None,
+    accepted: list[Candidate] | None = None,
 ) -> list[int]:
     """Validate and store jobs in one transaction. Dependencies name job ids (``12``, ``12_3``) or,
-    within one batch, the ``name`` of an earlier or later job of the batch; returns the ids."""
+    within one batch, the ``name`` of an earlier or later job of the batch; returns the ids.
+    ``accepted``: see ``Store.submit``."""
     batch_names = {s.name: i for i, s in enumerate(specs) if s.name}
     order = _topological(specs, batch_names)
     position = {old: new for new, old in enumerate(order)}
@@ -50,7 +52,7 @@ def submit(
                 else:
                     deps.append((dep.kind.value, _existing(store, ref)))
         items.append(NewJob(spec, tuple(deps), (element_payloads or {}).get(i)))
-    ids = store.submit(items)
+    ids = store.submit(items, accepted=accepted)
     return [ids[position[i]] for i in range(len(specs))]
 
 

@@ -6,6 +6,8 @@ and backoffs, acts on cancel requests, then asks the pure scheduler which runnab
 
 from __future__ import annotations
 
+import bisect
+import collections
 import logging
 import math
 import os
@@ -22,17 +24,18 @@ from tessera.config import Settings
 from tessera.executors import procs
 from tessera.executors.base import Executor, Launch, Outcome, Started
 from tessera.models.job import Job
-from tessera.models.spec import RetryPolicy
+from tessera.models.spec import JobSpec, RetryPolicy
 from tessera.models.states import TERMINAL, WAITING, JobState, Reason
 from tessera.scheduler.decide import Capacity, Placement, Running, decide
 from tessera.scheduler.deps import DepStatus, evaluate
 from tessera.scheduler.outcome import next_state
-from tessera.store import Candidate, Claim, End, Move, Store
+from tessera.store import Candidate, Claim, End, Finished, Move, Store
 
 logger = logging.getLogger(__name__)
 
 WINDOW = 256  # runnable jobs considered per scheduling round
 PIPELINE_TARGET_S = 0.02
+HELD_RESULT_MAX = 1 << 16  # results up to this size reach an embedding client's waiters in memory
 RUNNING_LAG_S = 0.02  # an attempt is written as running once it has run this long  # queued work per busy worker, in recent small-job run time
 
 
@@ -64,8 +67,13 @@ class Controller:
         self.free = self.total
         self.active: dict[int, _Active] = {}
         self.array_running: Counter[int] = Counter()
-        self.on_terminal: Callable[[list[int]], None] | None = None
+        # told, after each commit, which jobs ended; with the committed results it holds in memory
+        self.on_terminal: Callable[[list[int], dict[int, Finished]], None] | None = None
+        self._offers: collections.deque[tuple[Candidate, JobSpec]] = collections.deque()
+        self._known: dict[int, tuple[JobSpec, bytes | None]] = {}  # offered jobs' launch data, until claimed
+        self._idle = False  # waiting in the executor's poll: an offer must wake it
         self._poked = threading.Event()
+        self._poked.set()  # the first step looks at everything: dependencies, cancels, runnable jobs
         self._poke_deps = self._poke_cancels = True
         self._unrecorded: dict[int, Started] = {}  # started attempts not yet written as running
         self._dirty = True
@@ -83,6 +91,7 @@ class Controller:
         self._scratch = str(settings.scratch_dir)
         self._small_run_s: float | None = None  # moving average of small Python jobs' run time
         self.started_at = time.time()
+        store.checkpoint_in_background()
         store.register_controller(self.id, os.getpid(), socket.gethostname(), self.started_at)
         self._recover()
 
@@ -99,10 +108,20 @@ class Controller:
         self._poked.set()
         self.executor.wake()
 
+    def offer(self, jobs: list[tuple[Candidate, JobSpec]]) -> None:
+        """Jobs this process just submitted (committed, runnable, single): schedule them without
+        reading them back. Thread-safe; the store stays the truth (a claim still checks each job)."""
+        self._offers.extend(jobs)
+        if self._idle:  # a busy loop looks at the offers before it next waits
+            self.executor.wake()
+
     def step(self, timeout: float = 0.5) -> None:
         if self._unrecorded:
             timeout = min(timeout, RUNNING_LAG_S)
-        started, outcomes = self.executor.poll(timeout if not self._poked.is_set() else 0.0)
+        self._idle = True  # set before looking at the offers: an offer made after the look wakes us
+        started, outcomes = self.executor.poll(
+            timeout if not (self._poked.is_set() or self._offers) else 0.0)
+        self._idle = False
         now = time.time()
         for s in started:
             act = self.active.get(s.attempt_id)
@@ -138,6 +157,8 @@ class Controller:
                 if self._deps:
                     self._new_jobs()
             check_cancels, self._poke_cancels = self._poke_cancels, False
+        if self._offers:
+            self._take_offers()
         if check_cancels or now >= self._next_cancel_check:
             self._next_cancel_check = now + 1.0
             self._cancels()
@@ -224,24 +245,28 @@ class Controller:
         done = [e.job_id for e in ends if e.job_id in committed and e.job_dst in TERMINAL]
         for e in ends:
             self._reasons.pop(e.job_id, None)
-            scratch = self.settings.scratch_dir / str(e.attempt_id)
-            if e.job_id in committed and e.job_dst is JobState.SUCCEEDED and scratch.exists():
+            scratch = f"{self._scratch}/{e.attempt_id}"
+            if e.job_id in committed and e.job_dst is JobState.SUCCEEDED and os.path.isdir(scratch):
                 shutil.rmtree(scratch, ignore_errors=True)
         if failed_arrays:
             self._array_failures(failed_arrays)
         for e in ends:
             self._parent.pop(e.job_id, None)
-        self._after_terminal(done, ended_arrays)
+        finished = {e.job_id: (e.job_dst, e.result_encoding, e.result, e.error) for e in ends
+                    if e.job_id in committed and e.job_dst in TERMINAL and len(e.result or b"") <= HELD_RESULT_MAX}
+        self._after_terminal(done, ended_arrays, finished)
 
     def _array_failures(self, arrays: set[int]) -> None:
         for arr, (_cap, max_fail, failed) in self.store.array_limits(arrays).items():
             if max_fail is not None and failed >= max_fail:
                 self._cancel([arr], Reason.ARRAY_MAX_FAILURES, f"{failed} elements failed (max {max_fail})")
 
-    def _after_terminal(self, job_ids: list[int], ended_arrays: list[int] | None = None) -> None:
+    def _after_terminal(self, job_ids: list[int], ended_arrays: list[int] | None = None,
+                        finished: dict[int, Finished] | None = None) -> None:
         """Jobs ended: resolve their dependents and tell the embedding client.
 
-        ``ended_arrays`` are arrays the same commit ended; None means "look them up".
+        ``ended_arrays`` are arrays the same commit ended; None means "look them up". ``finished``
+        holds the committed outcomes at hand (small results only), passed on to ``on_terminal``.
         """
         if not job_ids:
             return
@@ -252,7 +277,7 @@ class Controller:
         if self._deps:
             self._resolve(self.store.dependents([*job_ids, *ended_arrays]))
         if self.on_terminal is not None:
-            self.on_terminal([*job_ids, *ended_arrays])
+            self.on_terminal([*job_ids, *ended_arrays], finished or {})
 
     # ------------------------------------------------------------------ dependencies and backoff
 
@@ -330,6 +355,25 @@ class Controller:
 
     # ------------------------------------------------------------------ scheduling
 
+    def _take_offers(self) -> None:
+        """Merge offered jobs into the candidate cache, in scheduling order. An offer beyond the end
+        of a partial cache is left for a later read; a job the cache already holds is not added twice."""
+        while self._offers:
+            cand, spec = self._offers.popleft()
+            if len(self._known) > 65536:
+                self._known.clear()  # only a shortcut: claims read what they do not know
+            self._known[cand.id] = (spec, spec.payload)
+            if self._refill:
+                continue  # the next round reads every runnable job anyway
+            key = _order(cand)
+            at = bisect.bisect_left(self._cands, key, key=_order)
+            if at < len(self._cands) and self._cands[at].id == cand.id:
+                continue
+            if at == len(self._cands) and not self._exhausted:
+                continue
+            self._cands.insert(at, cand)
+        self._dirty = True
+
     def _schedule(self, now: float) -> None:
         """Start what fits now; then queue small Python jobs behind busy workers (pipelining)."""
         self._dirty = False
@@ -399,8 +443,9 @@ class Controller:
     def _launch(self, placements: list[Placement], now: float, queued: bool = False) -> None:
         by_id = {p.job_id: p for p in placements}
         info: dict[int, tuple[Job, bytes | None, bytes | None]] = {}
+        known = {p.job_id: k for p in placements if (k := self._known.pop(p.job_id, None)) is not None}
         attempts = self.store.start([Claim(p.job_id, self.executor.name, p.as_dict()) for p in placements],
-                                    self.id, self.settings.lease_s, now, launch=info)
+                                    self.id, self.settings.lease_s, now, launch=info, known=known)
         if not attempts:
             return
         for a in attempts:
@@ -441,6 +486,11 @@ class Controller:
         if self.active:
             self.store.renew_leases(self.id, self.settings.lease_s, now)
         self.store.controller_beat(self.id, self.status())
+
+
+def _order(c: Candidate) -> tuple[int, int, int]:
+    """The scheduling order of runnable jobs (``Store.candidates``): queue priority, priority, id."""
+    return (-c.queue_priority, -c.priority, c.id)
 
 
 def _small(kind: str, cpus: float, gpus: int, memory_mb: int | None) -> bool:

@@ -107,12 +107,12 @@ class LocalExecutor:
     def launch(self, launch: Launch, queued: bool = False) -> None:
         """Start an attempt; ``queued`` puts a Python attempt behind the least busy CPU worker
         instead (it starts, and inherits that worker's slot, when the one ahead of it ends)."""
-        logs = os.path.dirname(launch.stdout_path)
-        if logs not in self._made:
-            os.makedirs(logs, exist_ok=True)
-            self._made.add(logs)
-        if launch.kind == "command":
-            os.makedirs(launch.scratch_dir, exist_ok=True)  # Python jobs make theirs on first use
+        if launch.kind == "command":  # Python jobs: the worker makes the log folder, the job its scratch
+            logs = os.path.dirname(launch.stdout_path)
+            if logs not in self._made:
+                os.makedirs(logs, exist_ok=True)
+                self._made.add(logs)
+            os.makedirs(launch.scratch_dir, exist_ok=True)
         run = _Run(launch=launch, since=time.time())
         self._runs[launch.attempt_id] = run
         try:

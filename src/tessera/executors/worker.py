@@ -156,13 +156,12 @@ def _format(exc: BaseException) -> str:
 @contextlib.contextmanager
 def _attempt_env(msg: dict[str, Any]) -> Iterator[None]:
     """Give the function its environment, directory and log files; put everything back afterwards."""
-    saved_env = dict(os.environ)
+    saved_env = _environ_snapshot()
     saved_cwd = os.getcwd()
     sys.stdout.flush()
     sys.stderr.flush()
+    out, err = _open_log(msg["stdout_path"]), _open_log(msg["stderr_path"])
     saved_fds = os.dup(1), os.dup(2)
-    out = os.open(msg["stdout_path"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    err = os.open(msg["stderr_path"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     try:
         os.environ.update(msg["env"])
         os.environ[MARKER] = msg["env"].get(MARKER) or str(msg["attempt_id"])
@@ -180,5 +179,33 @@ def _attempt_env(msg: dict[str, Any]) -> Iterator[None]:
         for fd in (*saved_fds, out, err):
             os.close(fd)
         os.chdir(saved_cwd)
-        os.environ.clear()
-        os.environ.update(saved_env)
+        _environ_restore(saved_env)
+
+
+def _open_log(path: str) -> int:
+    """Open a log for appending, making its folder on first use (the controller leaves that to us)."""
+    try:
+        return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    except FileNotFoundError:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+
+
+def _environ_snapshot() -> dict[bytes, bytes]:
+    """The environment as bytes. CPython keeps it in ``os.environ._data`` (shared with
+    ``os.environb``): copying that dict takes a microsecond, iterating the mapping fifty."""
+    data = getattr(os.environ, "_data", None)
+    return dict(data) if isinstance(data, dict) else dict(os.environb)
+
+
+def _environ_restore(saved: dict[bytes, bytes]) -> None:
+    """Put the environment back as it was, changing only the variables that differ (each change is
+    a ``putenv``/``unsetenv``; clearing and refilling all of them costs more than the job itself)."""
+    env = os.environb
+    if _environ_snapshot() == saved:
+        return
+    for key in [k for k in env if k not in saved]:
+        del env[key]
+    for key, value in saved.items():
+        if env.get(key) != value:
+            env[key] = value
