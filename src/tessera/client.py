@@ -218,15 +218,33 @@ class Client:
 
     def _handles(self, specs: Sequence[JobSpec]) -> list[JobHandle]:
         accepted: list[Candidate] = []
-        ids = submit_specs(self.store, specs, self.total, accepted=accepted)
-        handles = [JobHandle(self, i, str(i)) for i in ids]
-        if self._controller is not None and len(accepted) == len(specs):
-            for h in handles:
-                h._waiter.told = True  # offered below: this controller alone can end them, and tells us
+        ctl = self._controller
+        if ctl is None:
+            ids = submit_specs(self.store, specs, self.total)
+            self._poke(deps=any(s.dependencies for s in specs), cancels=False)
+            return [JobHandle(self, i, str(i)) for i in ids]
+        if len(specs) == 1 and not specs[0].dependencies and specs[0].array is None:
+            # an idle embedded controller claims it in the submit transaction (one transaction less)
+            with ctl.admitting(specs[0]) as admit:
+                ids = submit_specs(self.store, specs, self.total, accepted=accepted, admit=admit)
+                handles = self._told(ids, accepted)  # before the controller can end them
+            if admit is not None and ids[0] in admit.claimed:
+                return handles
+        else:
+            ids = submit_specs(self.store, specs, self.total, accepted=accepted)
+            handles = self._told(ids, accepted)
+        if len(accepted) == len(specs):
             by_id = dict(zip(ids, specs, strict=True))
-            self._controller.offer([(c, by_id[c.id]) for c in accepted])  # no read back, no full look
+            ctl.offer([(c, by_id[c.id]) for c in accepted])  # no read back, no full look
         else:
             self._poke(deps=any(s.dependencies for s in specs), cancels=False)
+        return handles
+
+    def _told(self, ids: list[int], accepted: list[Candidate]) -> list[JobHandle]:
+        handles = [JobHandle(self, i, str(i)) for i in ids]
+        if len(accepted) == len(ids):
+            for h in handles:
+                h._waiter.told = True  # this process's controller alone can end them, and tells us
         return handles
 
     def _poke(self, deps: bool = True, cancels: bool = True) -> None:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from tessera.errors import CycleError, InfeasibleError, NotFoundError, SpecError
 from tessera.models.job import parse_ref
 from tessera.models.spec import JobSpec
 from tessera.scheduler.decide import Capacity, fits_at_all
 from tessera.store import Candidate, NewJob, Store
+from tessera.store.hot import Tx
 
 
 def check_feasible(spec: JobSpec, total: Capacity) -> None:
@@ -33,12 +34,13 @@ def submit(
     total: Capacity,
     element_payloads: dict[int, tuple[bytes, ...]] | None = None,
     accepted: list[Candidate] | None = None,
+    admit: Callable[[Tx, list[Candidate]], None] | None = None,
 ) -> list[int]:
     """Validate and store jobs in one transaction. Dependencies name job ids (``12``, ``12_3``) or,
     within one batch, the ``name`` of an earlier or later job of the batch; returns the ids.
-    ``accepted``: see ``Store.submit``."""
+    ``accepted`` and ``admit``: see ``Store.submit``."""
     batch_names = {s.name: i for i, s in enumerate(specs) if s.name}
-    order = _topological(specs, batch_names)
+    order = _topological(specs, batch_names) if len(specs) > 1 else [0]
     position = {old: new for new, old in enumerate(order)}
     items = []
     for i in order:
@@ -52,7 +54,7 @@ def submit(
                 else:
                     deps.append((dep.kind.value, _existing(store, ref)))
         items.append(NewJob(spec, tuple(deps), (element_payloads or {}).get(i)))
-    ids = store.submit(items, accepted=accepted)
+    ids = store.submit(items, accepted=accepted, admit=admit)
     return [ids[position[i]] for i in range(len(specs))]
 
 

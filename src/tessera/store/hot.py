@@ -108,52 +108,67 @@ class HotWrites:
         now = time.time() if now is None else now
         if not claims:
             return []
+        with self._tx("starting attempts") as tx:
+            return self.claim(tx, claims, owner, lease_s, now, launch, known)
+
+    def claim(self, tx: Tx, claims: Sequence[Claim], owner: str, lease_s: float, now: float,
+              launch: dict[int, Any] | None = None,
+              known: Mapping[int, tuple[JobSpec, bytes | None]] | None = None) -> list[Attempt]:
+        """``start`` inside a transaction the caller holds (``Store.submit`` claims this way)."""
         by_id = {c.job_id: c for c in claims}
         ids = list(by_id)
-        with self._tx("starting attempts") as tx:
-            rows = tx.all("SELECT id, attempts, array_id, retries_used, infra_retries_used FROM jobs WHERE id IN (@) "
-                          "AND state = 'runnable' AND cancel_requested = ?" + self.sql.lock, (*ids, False), len(ids))
-            if not rows:
-                return []
-            values = ",".join(["(?,?,?,?,?,?,?)"] * len(rows))
-            params: list[Any] = []
-            for jid, attempts, *_ in rows:
-                cl = by_id[jid]
-                params += [jid, attempts + 1, cl.executor, owner, "starting", json.dumps(cl.placement), now]
-            got = tx.all("INSERT INTO attempts (job_id, number, executor, owner, state, placement, started_at) VALUES "
-                         + values + " RETURNING id, job_id", tuple(params))
-            tokens = {job_id: aid for aid, job_id in got}
-            tx.many("UPDATE jobs SET state = 'starting', reason = NULL, reason_detail = NULL, attempts = attempts + 1, "
-                    "lease_token = ?, lease_owner = ?, lease_expires_at = ?, started_at = COALESCE(started_at, ?) "
-                    "WHERE id = ?", [(tokens[r[0]], owner, now + lease_s, now, r[0]) for r in rows])
-            evs: list[tuple[Any, ...]] = [
-                (r[0], now, "runnable", "starting", None, f"attempt {r[1] + 1} on {by_id[r[0]].executor}") for r in rows]
-            parents = sorted({r[2] for r in rows if r[2] is not None})
-            if parents:
-                fresh = [p for (p,) in tx.all("SELECT id FROM jobs WHERE id IN (@) AND state = 'runnable'"
-                                              + self.sql.lock, tuple(parents), len(parents))]
-                if fresh:
-                    tx.many("UPDATE jobs SET state = 'running', reason = NULL, started_at = ? WHERE id = ?",
-                            [(now, p) for p in fresh])
-                    for p in fresh:
-                        evs += [(p, now, "runnable", "starting", None, "first element starting"),
-                                (p, now, "starting", "running", None, None)]
-            tx.many(EVENT, evs)
-            if launch is not None:
-                known = known or {}
-                unknown = [r[0] for r in rows if r[0] not in known or r[2] is not None]
-                if unknown:
-                    launch.update(self._launch_rows(tx, unknown))
-                for jid, _n, arr, retries, infra in rows:
-                    if jid in known and arr is None:
-                        spec, payload = known[jid]
-                        launch[jid] = (Job(id=jid, spec=spec, state=JobState.STARTING, retries_used=retries,
-                                           infra_retries_used=infra), payload, None)
-            return [
-                Attempt(id=tokens[jid], job_id=jid, number=n + 1, token=tokens[jid], executor=by_id[jid].executor,
-                        state="starting", placement=by_id[jid].placement, started_at=now)
-                for jid, n, *_ in rows
-            ]
+        rows = tx.all("SELECT id, attempts, array_id, retries_used, infra_retries_used FROM jobs WHERE id IN (@) "
+                      "AND state = 'runnable' AND cancel_requested = ?" + self.sql.lock, (*ids, False), len(ids))
+        if not rows:
+            return []
+        values = ",".join(["(?,?,?,?,?,?,?)"] * len(rows))
+        params: list[Any] = []
+        for jid, attempts, *_ in rows:
+            cl = by_id[jid]
+            params += [jid, attempts + 1, cl.executor, owner, "starting", json.dumps(cl.placement), now]
+        got = tx.all("INSERT INTO attempts (job_id, number, executor, owner, state, placement, started_at) VALUES "
+                     + values + " RETURNING id, job_id", tuple(params))
+        tokens = {job_id: aid for aid, job_id in got}
+        tx.many("UPDATE jobs SET state = 'starting', reason = NULL, reason_detail = NULL, attempts = attempts + 1, "
+                "lease_token = ?, lease_owner = ?, lease_expires_at = ?, started_at = COALESCE(started_at, ?) "
+                "WHERE id = ?", [(tokens[r[0]], owner, now + lease_s, now, r[0]) for r in rows])
+        evs: list[tuple[Any, ...]] = [
+            (r[0], now, "runnable", "starting", None, f"attempt {r[1] + 1} on {by_id[r[0]].executor}") for r in rows]
+        parents = sorted({r[2] for r in rows if r[2] is not None})
+        if parents:
+            fresh = [p for (p,) in tx.all("SELECT id FROM jobs WHERE id IN (@) AND state = 'runnable'"
+                                          + self.sql.lock, tuple(parents), len(parents))]
+            if fresh:
+                tx.many("UPDATE jobs SET state = 'running', reason = NULL, started_at = ? WHERE id = ?",
+                        [(now, p) for p in fresh])
+                for p in fresh:
+                    evs += [(p, now, "runnable", "starting", None, "first element starting"),
+                            (p, now, "starting", "running", None, None)]
+        tx.many(EVENT, evs)
+        if launch is not None:
+            known = known or {}
+            unknown = [r[0] for r in rows if r[0] not in known or r[2] is not None]
+            if unknown:
+                launch.update(self._launch_rows(tx, unknown))
+            for jid, _n, arr, retries, infra in rows:
+                if jid in known and arr is None:
+                    spec, payload = known[jid]
+                    launch[jid] = (Job(id=jid, spec=spec, state=JobState.STARTING, retries_used=retries,
+                                       infra_retries_used=infra), payload, None)
+        return [
+            Attempt(id=tokens[jid], job_id=jid, number=n + 1, token=tokens[jid], executor=by_id[jid].executor,
+                    state="starting", placement=by_id[jid].placement, started_at=now)
+            for jid, n, *_ in rows
+        ]
+
+    def set_reasons(self, reasons: Iterable[tuple[int, Reason, str | None]]) -> None:
+        """Update why runnable jobs wait (no event: the state does not change); jobs no longer
+        runnable are left alone."""
+        rows = [(r.value, d, i) for i, r, d in reasons]
+        if not rows:
+            return
+        with self._tx("recording reasons") as tx:
+            tx.many("UPDATE jobs SET reason = ?, reason_detail = ? WHERE id = ? AND state = 'runnable'", rows)
 
     def running(self, updates: Sequence[tuple[int, int, float, int | None, str | None, str | None]]) -> None:
         """Record launched attempts: (job_id, token, at, pid, stdout_path, stderr_path); starting→running."""

@@ -11,7 +11,7 @@ import contextlib
 import json
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, and_, func, select, update
@@ -175,14 +175,18 @@ class Store(HotWrites, StoreWrites):
     # ---------------------------------------------------------------- submit
 
     def submit(self, items: Sequence[NewJob], now: float | None = None,
-               accepted: list[Candidate] | None = None) -> list[int]:
+               accepted: list[Candidate] | None = None,
+               admit: Callable[[Tx, list[Candidate]], None] | None = None) -> list[int]:
         """Insert jobs (and array elements) in one transaction; returns the top-level job ids.
 
         ``accepted``, when given, receives the scheduling view (``Candidate``) of each inserted job
         that is runnable at once (no dependency, not an array), so an embedded controller can take
-        it without reading it back.
+        it without reading it back; ``admit`` is called with them inside the transaction, last, so
+        that such a controller may claim them in it (``Controller.admitting``).
         """
         now = time.time() if now is None else now
+        if accepted is None and admit is not None:
+            accepted = []
         with self._tx("submitting jobs") as tx:
             queues: dict[str, int] = dict(tx.all("SELECT name, priority FROM queues"))  # type: ignore[arg-type]
             ids: list[int] = []
@@ -222,6 +226,8 @@ class Store(HotWrites, StoreWrites):
                         "aftercorr pairs array elements by index, but this job is not an array",
                         "use afterok for a single job, or give this job an --array",
                     )
+            if admit is not None and accepted:
+                admit(tx, accepted)
             return ids
 
     @staticmethod

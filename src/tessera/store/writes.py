@@ -74,17 +74,6 @@ class StoreWrites:
             self._count_elements(Tx.on(conn, self.sql), ends, now)
             return [m.job_id for m in ok]
 
-    def set_reasons(self, reasons: Iterable[tuple[int, Reason, str | None]]) -> None:
-        """Update why waiting jobs wait (no event: the state does not change)."""
-        rows = [{"_id": i, "_why": r.value, "_detail": d} for i, r, d in reasons]
-        if not rows:
-            return
-        with translated("recording reasons"), self._write() as conn:
-            c = t.jobs.c
-            conn.execute(
-                update(t.jobs).where(and_(c.id == bindparam("_id"), c.state == JobState.RUNNABLE.value))
-                .values(reason=bindparam("_why"), reason_detail=bindparam("_detail")), rows)
-
     def release_elements(self, parent_id: int, now: float | None = None) -> int:
         """Make an array's dependency-held elements runnable (those without deps of their own)."""
         now = time.time() if now is None else now
