@@ -20,6 +20,7 @@ import os
 import platform
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -230,13 +231,45 @@ def array_accept(n: int = 100_000) -> float:
     return time.perf_counter() - t
 
 
+def cpu_breakdown(n: int = 5000) -> dict[str, float]:
+    """CPU time per no-op job submitted one by one, by where it is spent: the submitting thread,
+    the embedded controller's thread (the two share one GIL) and the warm workers (µs per job)."""
+    from tessera.client import Client
+
+    me = psutil.Process()
+    with Client(home=tempfile.mkdtemp(prefix="tessera-bench-"), embedded=True, workers=2, cpus=2) as c:
+        c.submit(noop).result(timeout=60)
+        ctl = c._thread.native_id if c._thread is not None else None
+        main_tid = threading.get_native_id()
+
+        def sample() -> tuple[float, float, float]:
+            th = {t.id: t.user_time + t.system_time for t in me.threads()}
+            kids = sum(sum(p.cpu_times()[:2]) for p in me.children(recursive=True))
+            return th.get(main_tid, 0.0), th.get(ctl or -1, 0.0), kids
+
+        a, t = sample(), time.perf_counter()
+        for f in [c.submit(noop) for _ in range(n)]:
+            f.result(timeout=600)
+        wall, b = time.perf_counter() - t, sample()
+    return {"per_s": n / wall, "submitter_us": (b[0] - a[0]) / n * 1e6, "controller_us": (b[1] - a[1]) / n * 1e6,
+            "workers_us": (b[2] - a[2]) / n * 1e6}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--noop", type=int, default=20000)
     ap.add_argument("--numpy", type=int, default=2000)
     ap.add_argument("--latency", type=int, default=300)
     ap.add_argument("--only", default="")
+    ap.add_argument("--breakdown", type=int, default=0, metavar="N",
+                    help="only print tessera's CPU time per job (N no-op jobs one by one), by thread")
     args = ap.parse_args()
+    if args.breakdown:
+        d = cpu_breakdown(args.breakdown)
+        console.print(f"tessera, {args.breakdown} no-op jobs one by one: {d['per_s']:.0f}/s; CPU per job: "
+                      f"submitting thread {d['submitter_us']:.0f} µs, controller thread {d['controller_us']:.0f} µs, "
+                      f"two workers {d['workers_us']:.0f} µs")
+        return
     runners: list[Runner] = [Tessera(), Pool()]
     for cls, mod in ((Dask, "distributed"), (Ray, "ray")):
         try:

@@ -47,15 +47,31 @@ class RemoteTraceback(Exception):  # noqa: N818 - mirrors concurrent.futures
 
 
 class _Waiter:
-    """Where the embedded controller leaves a job's end for its handle: an event, and the committed
-    outcome when it is small. Held by the handle; the client keeps it only while the handle lives."""
+    """Where the embedded controller leaves a job's end for its handle: a flag, the committed
+    outcome when it is small, and an event made only if someone waits before the end. Held by the
+    handle; the client keeps it only while the handle lives. Guarded by the client's lock."""
 
-    __slots__ = ("__weakref__", "event", "finished", "told")
+    __slots__ = ("__weakref__", "_event", "ended", "finished", "told")
 
-    def __init__(self, told: bool = False) -> None:
-        self.event = threading.Event()
+    def __init__(self) -> None:
+        self._event: threading.Event | None = None
+        self.ended = False
         self.finished: Finished | None = None
-        self.told = told  # registered before the embedded controller could end the job: it will be told
+        self.told = False  # registered before the embedded controller could end the job: it will be told
+
+    def end(self, finished: Finished | None) -> None:
+        self.finished, self.ended = finished, True
+        if self._event is not None:
+            self._event.set()
+
+    def wait(self, lock: threading.Lock, timeout: float) -> None:
+        with lock:
+            if self.ended:
+                return
+            if self._event is None:
+                self._event = threading.Event()
+            event = self._event
+        event.wait(timeout)
 
 
 class JobHandle:
@@ -269,8 +285,7 @@ class Client:
             for j in job_ids:
                 w = self._waiters.get(j)
                 if w is not None:
-                    w.finished = finished.get(j)
-                    w.event.set()
+                    w.end(finished.get(j))
 
     def wait(self, handles: Sequence[JobHandle], timeout: float | None = None) -> list[Job]:
         """Wait until every job is terminal; returns their final records."""
@@ -286,7 +301,7 @@ class Client:
         deadline = None if timeout is None else time.monotonic() + timeout
         w = waiter if waiter is not None else self._waiter(job_id)
         if w.told and self._controller is not None:  # no need to look before the controller says so
-            w.event.wait(1.0 if timeout is None else min(1.0, timeout))
+            w.wait(self._lock, 1.0 if timeout is None else min(1.0, timeout))
         while True:
             if w.finished is not None:
                 return w.finished
@@ -303,7 +318,7 @@ class Client:
                     f"wait longer, or see why with `tessera explain {ref}`",
                 )
             step = 0.05 if self._controller is None else 1.0
-            w.event.wait(step if left is None else min(left, step))
+            w.wait(self._lock, step if left is None else min(left, step))
 
     def _decode(self, job_id: int) -> Any:
         res = self.store.result(job_id)
