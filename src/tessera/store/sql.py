@@ -38,7 +38,9 @@ _INSERT_JOB = (
     "INSERT INTO jobs (name, kind, spec, payload, queue, queue_priority, priority, project, cpus, memory_mb, gpus, "
     "timeout_s, state, reason, submitted_at, is_array, array_size, array_max_running, array_max_failures, "
     "array_done, array_failed, array_cancelled, attempts, retries_used, infra_retries_used, cancel_requested) "
-    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id")
+    "VALUES (?,?,?,?,?,(SELECT priority FROM queues WHERE name = ?),?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
+    "RETURNING id, queue_priority")
+_EVENTS = {n: EVENT + ",(?,?,?,?,?,?)" * (n - 1) for n in (2, 3)}  # a job's creation events in one statement
 _ACTIVE = [JobState.STARTING.value, JobState.RUNNING.value]
 
 
@@ -58,6 +60,7 @@ class Store(HotWrites, StoreWrites):
         self._wconn: Connection | None = None
         self._wdepth = 0
         self._checkpointer: Checkpointer | None = None
+        self._queues: set[str] = set()  # queue names seen (queues are never deleted)
         with translated("migrating the schema"), self._write() as conn:
             t.migrate(conn)
             if conn.execute(select(t.queues.c.name).where(t.queues.c.name == "default")).first() is None:
@@ -188,39 +191,41 @@ class Store(HotWrites, StoreWrites):
         if accepted is None and admit is not None:
             accepted = []
         with self._tx("submitting jobs") as tx:
-            queues: dict[str, int] = dict(tx.all("SELECT name, priority FROM queues"))  # type: ignore[arg-type]
+            if any(item.spec.queue not in self._queues for item in items):
+                self._queues = {name for (name,) in tx.all("SELECT name FROM queues")}  # never deleted
             ids: list[int] = []
             for item in items:
                 spec = item.spec
-                if spec.queue not in queues:
+                if spec.queue not in self._queues:
                     raise SpecError(
                         f"unknown queue {spec.queue!r}",
-                        f"use one of {', '.join(sorted(queues))}, or create it with `tessera queue create {spec.queue}`",
+                        f"use one of {', '.join(sorted(self._queues))}, "
+                        f"or create it with `tessera queue create {spec.queue}`",
                     )
                 dep_rows = [(kind, self._resolve(tx, ref, ids)) for kind, ref in item.deps]
                 state = JobState.PENDING if dep_rows else JobState.RUNNABLE
                 why = Reason.DEPENDENCY.value if dep_rows else None
                 r, arr = spec.resources, spec.array
                 row = (spec.name, spec.kind, spec.model_dump_json(exclude={"payload"}), spec.payload, spec.queue,
-                       queues[spec.queue], spec.priority, spec.project, r.cpus, r.memory_mb, r.gpus, spec.timeout_s,
+                       spec.queue, spec.priority, spec.project, r.cpus, r.memory_mb, r.gpus, spec.timeout_s,
                        state.value, why, now, arr is not None, arr.size if arr else None,
                        arr.max_running if arr else None, arr.max_failures if arr else None, 0, 0, 0, 0, 0, 0, False)
                 got = tx.one(_INSERT_JOB, row)
                 assert got is not None
-                job_id = got[0]
+                job_id, queue_priority = got
                 ids.append(job_id)
                 if accepted is not None and state is JobState.RUNNABLE and arr is None:
-                    accepted.append(Candidate(job_id, queues[spec.queue], spec.priority, r.cpus, r.memory_mb, r.gpus,
+                    accepted.append(Candidate(job_id, queue_priority, spec.priority, r.cpus, r.memory_mb, r.gpus,
                                               spec.timeout_s, None, spec.kind))
                 evs = [(job_id, now, None, "submitted", None, None), (job_id, now, "submitted", "pending", why, None)]
                 if state is JobState.RUNNABLE:
                     evs.append((job_id, now, "pending", "runnable", None, None))
-                tx.many(EVENT, evs)
+                tx.run(_EVENTS[len(evs)], [v for ev in evs for v in ev])  # one statement, not one per row
                 corr = [target for kind, target in dep_rows if kind == "aftercorr"]
                 tx.many("INSERT INTO deps (job_id, kind, on_job_id) VALUES (?,?,?)",
                         [(job_id, k, o) for k, o in dep_rows if k != "aftercorr"])
                 if arr is not None:
-                    self._insert_elements(tx, job_id, item, state, corr, now, queues[spec.queue])
+                    self._insert_elements(tx, job_id, item, state, corr, now, queue_priority)
                 elif corr:
                     raise SpecError(
                         "aftercorr pairs array elements by index, but this job is not an array",
