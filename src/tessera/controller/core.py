@@ -463,9 +463,9 @@ class Controller:
                 self._caps.update({a: lim[0] for a, lim in self.store.array_limits(new).items()})
         if not self._cands:
             return
-        window = self._cands if full else self._cands[: 32 + 4 * len(self.active)]
         running = [Running(a.placement.cpus, a.placement.memory_mb, a.placement.gpus, a.ends_by)
                    for a in self.active.values() if a.holds]
+        window = self._cands if full else self._cands[: 32 + 4 * len(running)]  # queued attempts hold nothing
         decision = decide(window, self.free, running, now, self.array_running, self._caps)
         taken = {p.job_id for p in decision.placements}
         if decision.placements:
