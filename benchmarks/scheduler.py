@@ -145,7 +145,8 @@ class Ray(Runner):
         import ray
 
         self.ray = ray
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+        # a cluster of its own even when another Ray instance runs on this machine
+        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
         self.remote: dict[Any, Any] = {}
 
     def _r(self, fn: Callable[..., Any]) -> Any:
@@ -282,7 +283,12 @@ def main() -> None:
     rows = {}
     for r in runners:
         console.print(f"running {r.name} ...")
-        rows[r.name] = measure(r, args.noop, args.numpy, args.latency)
+        try:
+            rows[r.name] = measure(r, args.noop, args.numpy, args.latency)
+        except Exception as e:  # noqa: BLE001 - a peer that cannot run here is reported, not fatal
+            console.print(f"[red]{r.name} failed: {type(e).__name__}: {e}[/]")
+            continue
+        console.print(f"{r.name}: " + ", ".join(f"{k} {v:.2f}" for k, v in rows[r.name].items()))
     t = Table(title=f"scheduler benchmark — {platform.node()}, {os.cpu_count()} CPUs, "
                     f"{psutil.virtual_memory().total >> 30} GiB, Python {platform.python_version()}")
     cols = [("start_s", "start (s)", "{:.2f}"), ("p50_ms", "p50 (ms)", "{:.2f}"), ("p99_ms", "p99 (ms)", "{:.2f}"),
