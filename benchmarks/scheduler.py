@@ -253,7 +253,29 @@ def cpu_breakdown(n: int = 5000) -> dict[str, float]:
             f.result(timeout=600)
         wall, b = time.perf_counter() - t, sample()
     return {"per_s": n / wall, "submitter_us": (b[0] - a[0]) / n * 1e6, "controller_us": (b[1] - a[1]) / n * 1e6,
-            "workers_us": (b[2] - a[2]) / n * 1e6}
+            "workers_us": (b[2] - a[2]) / n * 1e6, "bare_submit_us": bare_submit_us(n)}
+
+
+def bare_submit_us(n: int) -> float:
+    """Wall time of one durable submit of a no-op job (validation, pickling, one transaction) with no
+    controller running: the part of one-by-one submission no scheduling can remove."""
+    import cloudpickle
+
+    from tessera.config import Settings
+    from tessera.executors.hardware import detect
+    from tessera.jobfile import to_spec
+    from tessera.store import Store
+    from tessera.submit import submit
+
+    s = Settings.load(home=tempfile.mkdtemp(prefix="tessera-bench-"))
+    store, total = Store(s.db_url), detect(s)
+    t = time.perf_counter()
+    for _ in range(n):
+        payload = cloudpickle.dumps({"fn": noop, "args": (), "kwargs": {}})
+        submit(store, [to_spec({"name": "noop", "payload": payload}, "submit")], total)
+    out = (time.perf_counter() - t) / n * 1e6
+    store.close()
+    return out
 
 
 def main() -> None:
@@ -269,7 +291,8 @@ def main() -> None:
         d = cpu_breakdown(args.breakdown)
         console.print(f"tessera, {args.breakdown} no-op jobs one by one: {d['per_s']:.0f}/s; CPU per job: "
                       f"submitting thread {d['submitter_us']:.0f} µs, controller thread {d['controller_us']:.0f} µs, "
-                      f"two workers {d['workers_us']:.0f} µs")
+                      f"two workers {d['workers_us']:.0f} µs; a bare durable submit (no controller) "
+                      f"takes {d['bare_submit_us']:.0f} µs")
         return
     runners: list[Runner] = [Tessera(), Pool()]
     for cls, mod in ((Dask, "distributed"), (Ray, "ray")):
