@@ -20,6 +20,7 @@ import os
 import platform
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -144,7 +145,8 @@ class Ray(Runner):
         import ray
 
         self.ray = ray
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+        # a cluster of its own even when another Ray instance runs on this machine
+        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
         self.remote: dict[Any, Any] = {}
 
     def _r(self, fn: Callable[..., Any]) -> Any:
@@ -230,13 +232,68 @@ def array_accept(n: int = 100_000) -> float:
     return time.perf_counter() - t
 
 
+def cpu_breakdown(n: int = 5000) -> dict[str, float]:
+    """CPU time per no-op job submitted one by one, by where it is spent: the submitting thread,
+    the embedded controller's thread (the two share one GIL) and the warm workers (µs per job)."""
+    from tessera.client import Client
+
+    me = psutil.Process()
+    with Client(home=tempfile.mkdtemp(prefix="tessera-bench-"), embedded=True, workers=2, cpus=2) as c:
+        c.submit(noop).result(timeout=60)
+        ctl = c._thread.native_id if c._thread is not None else None
+        main_tid = threading.get_native_id()
+
+        def sample() -> tuple[float, float, float]:
+            th = {t.id: t.user_time + t.system_time for t in me.threads()}
+            kids = sum(sum(p.cpu_times()[:2]) for p in me.children(recursive=True))
+            return th.get(main_tid, 0.0), th.get(ctl or -1, 0.0), kids
+
+        a, t = sample(), time.perf_counter()
+        for f in [c.submit(noop) for _ in range(n)]:
+            f.result(timeout=600)
+        wall, b = time.perf_counter() - t, sample()
+    return {"per_s": n / wall, "submitter_us": (b[0] - a[0]) / n * 1e6, "controller_us": (b[1] - a[1]) / n * 1e6,
+            "workers_us": (b[2] - a[2]) / n * 1e6, "bare_submit_us": bare_submit_us(n)}
+
+
+def bare_submit_us(n: int) -> float:
+    """Wall time of one durable submit of a no-op job (validation, pickling, one transaction) with no
+    controller running: the part of one-by-one submission no scheduling can remove."""
+    import cloudpickle
+
+    from tessera.config import Settings
+    from tessera.executors.hardware import detect
+    from tessera.jobfile import to_spec
+    from tessera.store import Store
+    from tessera.submit import submit
+
+    s = Settings.load(home=tempfile.mkdtemp(prefix="tessera-bench-"))
+    store, total = Store(s.db_url), detect(s)
+    t = time.perf_counter()
+    for _ in range(n):
+        payload = cloudpickle.dumps({"fn": noop, "args": (), "kwargs": {}})
+        submit(store, [to_spec({"name": "noop", "payload": payload}, "submit")], total)
+    out = (time.perf_counter() - t) / n * 1e6
+    store.close()
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--noop", type=int, default=20000)
     ap.add_argument("--numpy", type=int, default=2000)
     ap.add_argument("--latency", type=int, default=300)
     ap.add_argument("--only", default="")
+    ap.add_argument("--breakdown", type=int, default=0, metavar="N",
+                    help="only print tessera's CPU time per job (N no-op jobs one by one), by thread")
     args = ap.parse_args()
+    if args.breakdown:
+        d = cpu_breakdown(args.breakdown)
+        console.print(f"tessera, {args.breakdown} no-op jobs one by one: {d['per_s']:.0f}/s; CPU per job: "
+                      f"submitting thread {d['submitter_us']:.0f} µs, controller thread {d['controller_us']:.0f} µs, "
+                      f"two workers {d['workers_us']:.0f} µs; a bare durable submit (no controller) "
+                      f"takes {d['bare_submit_us']:.0f} µs")
+        return
     runners: list[Runner] = [Tessera(), Pool()]
     for cls, mod in ((Dask, "distributed"), (Ray, "ray")):
         try:
@@ -249,7 +306,12 @@ def main() -> None:
     rows = {}
     for r in runners:
         console.print(f"running {r.name} ...")
-        rows[r.name] = measure(r, args.noop, args.numpy, args.latency)
+        try:
+            rows[r.name] = measure(r, args.noop, args.numpy, args.latency)
+        except Exception as e:  # noqa: BLE001 - a peer that cannot run here is reported, not fatal
+            console.print(f"[red]{r.name} failed: {type(e).__name__}: {e}[/]")
+            continue
+        console.print(f"{r.name}: " + ", ".join(f"{k} {v:.2f}" for k, v in rows[r.name].items()))
     t = Table(title=f"scheduler benchmark — {platform.node()}, {os.cpu_count()} CPUs, "
                     f"{psutil.virtual_memory().total >> 30} GiB, Python {platform.python_version()}")
     cols = [("start_s", "start (s)", "{:.2f}"), ("p50_ms", "p50 (ms)", "{:.2f}"), ("p99_ms", "p99 (ms)", "{:.2f}"),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -24,7 +25,7 @@ from tessera.models.job import Job
 from tessera.models.spec import _NAME, ArraySpec, JobSpec
 from tessera.models.states import TERMINAL, JobState
 from tessera.remote import RemoteStore, connect
-from tessera.store import Store
+from tessera.store import Candidate, Finished, Store
 from tessera.submit import submit as submit_specs
 
 
@@ -46,6 +47,34 @@ class RemoteTraceback(Exception):  # noqa: N818 - mirrors concurrent.futures
         return f'\n"""\n{self.tb.rstrip()}\n"""'
 
 
+class _Waiter:
+    """Where the embedded controller leaves a job's end for its handle: a flag, the committed
+    outcome when it is small, and an event made only if someone waits before the end. Held by the
+    handle; the client keeps it only while the handle lives. Guarded by the client's lock."""
+
+    __slots__ = ("__weakref__", "_event", "ended", "finished", "told")
+
+    def __init__(self) -> None:
+        self._event: threading.Event | None = None
+        self.ended = False
+        self.finished: Finished | None = None
+        self.told = False  # registered before the embedded controller could end the job: it will be told
+
+    def end(self, finished: Finished | None) -> None:
+        self.finished, self.ended = finished, True
+        if self._event is not None:
+            self._event.set()
+
+    def wait(self, lock: threading.Lock, timeout: float) -> None:
+        with lock:
+            if self.ended:
+                return
+            if self._event is None:
+                self._event = threading.Event()
+            event = self._event
+        event.wait(timeout)
+
+
 class JobHandle:
     """A submitted job. ``result()`` waits and returns its value or raises its exception."""
 
@@ -53,6 +82,7 @@ class JobHandle:
         self._client = client
         self.id = job_id
         self.ref = ref
+        self._waiter = client._waiter(job_id)
 
     def __repr__(self) -> str:
         return f"<JobHandle {self.ref} {self.state}>"
@@ -69,8 +99,8 @@ class JobHandle:
         return self._client.wait([self], timeout)[0]
 
     def result(self, timeout: float | None = None) -> Any:
-        got = self._client._await(self.id, self.ref, timeout)
-        if got is not None and got[0] is JobState.SUCCEEDED:
+        got = self._client._await(self.id, self.ref, timeout, self._waiter)
+        if got[0] is JobState.SUCCEEDED:
             _state, enc, data, _err = got
             return decode(enc, data)
         return self._client._value(self.job)
@@ -103,7 +133,7 @@ class Client:
         self.store = remote or Store(self.settings.db_url)
         self.total = remote.capacity() if remote else detect(self.settings)
         embedded = False if remote else embedded
-        self._events: dict[int, threading.Event] = {}
+        self._waiters: weakref.WeakValueDictionary[int, _Waiter] = weakref.WeakValueDictionary()
         self._lock = threading.Lock()
         self._controller: Controller | None = None
         self._thread: threading.Thread | None = None
@@ -217,9 +247,36 @@ class Client:
         return out
 
     def _handles(self, specs: Sequence[JobSpec]) -> list[JobHandle]:
-        ids = submit_specs(self.store, specs, self.total)
-        self._poke(deps=any(s.dependencies for s in specs), cancels=False)
-        return [JobHandle(self, i, str(i)) for i in ids]
+        accepted: list[Candidate] = []
+        ctl = self._controller
+        if ctl is None:
+            ids = submit_specs(self.store, specs, self.total)
+            self._poke(deps=any(s.dependencies for s in specs), cancels=False)
+            return [JobHandle(self, i, str(i)) for i in ids]
+        final: list[JobSpec] = []  # the specs as stored: placement and budgets may rewrite them
+        if len(specs) == 1 and not specs[0].dependencies and specs[0].array is None:
+            # an idle embedded controller claims it in the submit transaction (one transaction less)
+            with ctl.admitting(specs[0]) as admit:
+                ids = submit_specs(self.store, specs, self.total, accepted=accepted, admit=admit, final=final)
+                handles = self._told(ids, accepted)  # before the controller can end them
+            if admit is not None and ids[0] in admit.claimed:
+                return handles
+        else:
+            ids = submit_specs(self.store, specs, self.total, accepted=accepted, final=final)
+            handles = self._told(ids, accepted)
+        if len(accepted) == len(specs):
+            by_id = dict(zip(ids, final, strict=True))
+            ctl.offer([(c, by_id[c.id]) for c in accepted])  # no read back, no full look
+        else:
+            self._poke(deps=any(s.dependencies for s in specs), cancels=False)
+        return handles
+
+    def _told(self, ids: list[int], accepted: list[Candidate]) -> list[JobHandle]:
+        handles = [JobHandle(self, i, str(i)) for i in ids]
+        if len(accepted) == len(ids):
+            for h in handles:
+                h._waiter.told = True  # this process's controller alone can end them, and tells us
+        return handles
 
     def _poke(self, deps: bool = True, cancels: bool = True) -> None:
         if isinstance(self.store, RemoteStore):
@@ -232,35 +289,44 @@ class Client:
 
     # ------------------------------------------------------------------ wait and results
 
-    def _ended(self, job_ids: list[int]) -> None:
+    def _waiter(self, job_id: int) -> _Waiter:
+        with self._lock:
+            w = self._waiters.get(job_id)
+            if w is None:
+                w = self._waiters[job_id] = _Waiter()
+            return w
+
+    def _ended(self, job_ids: list[int], finished: dict[int, Finished]) -> None:
+        """Called by the embedded controller after it committed these jobs' ends."""
         with self._lock:
             for j in job_ids:
-                ev = self._events.pop(j, None)
-                if ev is not None:
-                    ev.set()
+                w = self._waiters.get(j)
+                if w is not None:
+                    w.end(finished.get(j))
 
     def wait(self, handles: Sequence[JobHandle], timeout: float | None = None) -> list[Job]:
         """Wait until every job is terminal; returns their final records."""
         deadline = None if timeout is None else time.monotonic() + timeout
         for h in handles:
             left = None if deadline is None else max(0.0, deadline - time.monotonic())
-            self._await(h.id, h.ref, left)
+            self._await(h.id, h.ref, left, h._waiter)
         return [h.job for h in handles]
 
-    def _await(self, job_id: int, ref: str, timeout: float | None) -> tuple[JobState, Any, Any, Any] | None:
-        """Block until the job is terminal; woken by the embedded controller, else by polling.
-        Returns ``Store.finished``'s (state, encoding, data, error)."""
+    def _await(self, job_id: int, ref: str, timeout: float | None, waiter: _Waiter | None = None) -> Finished:
+        """Block until the job is terminal; woken by the embedded controller (which hands small
+        results over in memory), else by polling the store. Returns (state, encoding, data, error)."""
         deadline = None if timeout is None else time.monotonic() + timeout
+        w = waiter if waiter is not None else self._waiter(job_id)
+        if w.told and self._controller is not None:  # no need to look before the controller says so
+            w.wait(self._lock, 1.0 if timeout is None else min(1.0, timeout))
         while True:
-            with self._lock:
-                ev = self._events.setdefault(job_id, threading.Event())
+            if w.finished is not None:
+                return w.finished
             got = self.store.finished(job_id)
             if got is None:
                 raise NotFoundError(f"no job {ref}", "list jobs with `tessera ls`")
             state = got[0]
             if state in TERMINAL:
-                with self._lock:
-                    self._events.pop(job_id, None)
                 return got
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
@@ -269,7 +335,7 @@ class Client:
                     f"wait longer, or see why with `tessera explain {ref}`",
                 )
             step = 0.05 if self._controller is None else 1.0
-            ev.wait(step if left is None else min(left, step))
+            w.wait(self._lock, step if left is None else min(left, step))
 
     def _decode(self, job_id: int) -> Any:
         res = self.store.result(job_id)

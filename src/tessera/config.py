@@ -101,10 +101,12 @@ class Settings:
 
     def log_path(self, job: Job, number: int, stream: str) -> str:
         """Where attempt ``number`` of a job writes ``stream`` (stdout or stderr):
-        ``logs/<job id>/<job id>.<n>.out``, or ``logs/<array id>/<index>.<n>.out`` for an element."""
+        ``logs/jobs/<job id // 1000>/<job id>.<n>.out`` (a folder per thousand jobs, not one per
+        job: making folders cost more than running a small job), or
+        ``logs/<array id>/<index>.<n>.out`` for an array element."""
         ext = "err" if stream == "stderr" else "out"
         if job.array_id is None:
-            return f"{self.home}/logs/{job.id}/{job.id}.{number}.{ext}"
+            return f"{self.home}/logs/jobs/{job.id // 1000}/{job.id}.{number}.{ext}"
         return f"{self.home}/logs/{job.array_id}/{job.array_index}.{number}.{ext}"
 
 

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from tessera.errors import CycleError, InfeasibleError, NotFoundError, SpecError
 from tessera.models.job import parse_ref
 from tessera.models.spec import JobSpec
 from tessera.remote import RemoteStore
 from tessera.scheduler.decide import Capacity, fits_at_all
-from tessera.store import NewJob, Store
+from tessera.store import Candidate, NewJob, Store
+from tessera.store.hot import Tx
 
 
 def check_feasible(spec: JobSpec, total: Capacity) -> None:
@@ -35,14 +36,20 @@ def submit(
     total: Capacity,
     element_payloads: dict[int, tuple[bytes, ...]] | None = None,
     notes: list[str] | None = None,
+    accepted: list[Candidate] | None = None,
+    admit: Callable[[Tx, list[Candidate]], None] | None = None,
+    final: list[JobSpec] | None = None,
 ) -> list[int]:
     """Validate and store jobs in one transaction. Dependencies name job ids (``12``, ``12_3``) or,
     within one batch, the ``name`` of an earlier or later job of the batch; returns the ids.
-    Jobs with variants are placed first, then budgets apply (their messages go to ``notes``)."""
+    Jobs with variants are placed first, then budgets apply (their messages go to ``notes``).
+    ``accepted`` and ``admit``: see ``Store.submit``; ``final`` receives the specs as stored (placement
+    and budgets may rewrite them), in the order given."""
     if isinstance(store, RemoteStore):  # TESSERA_URL: the server does all of this on its side
         return store.submit_specs(specs, element_payloads)
     batch_names = {s.name: i for i, s in enumerate(specs) if s.name}
-    order = _topological(specs, batch_names)
+    one = len(specs) == 1 and not specs[0].dependencies  # the SDK's common case: nothing to order
+    order = [0] if one else _topological(specs, batch_names)
     position = {old: new for new, old in enumerate(order)}
     deps_of: dict[int, tuple[tuple[str, int | tuple[str, int]], ...]] = {}
     for i in order:
@@ -57,12 +64,16 @@ def submit(
                 else:
                     deps.append((dep.kind.value, _existing(store, ref)))
         deps_of[i] = tuple(deps)
-    specs, holds = _cost_hooks(store, specs, total, notes)  # after validation: bad input never reaches them
+    placed, holds = _cost_hooks(store, specs, total, notes)  # after validation: bad input never reaches them
+    if any(a is not b for a, b in zip(placed, specs, strict=True)):
+        admit = None  # placement or a budget rewrote a spec: the controller claims it the ordinary way
     items = []
     for i in order:
-        check_feasible(specs[i], total)
-        items.append(NewJob(specs[i], deps_of[i], (element_payloads or {}).get(i), hold=holds[i]))
-    ids = store.submit(items)
+        check_feasible(placed[i], total)
+        items.append(NewJob(placed[i], deps_of[i], (element_payloads or {}).get(i), hold=holds[i]))
+    ids = store.submit(items, accepted=accepted, admit=admit)
+    if final is not None:
+        final.extend(placed)
     return [ids[position[i]] for i in range(len(specs))]
 
 

@@ -132,13 +132,13 @@ def test_attempt_environment_is_put_back(monkeypatch: pytest.MonkeyPatch) -> Non
     """What a job does to os.environ does not leak into the next job on the same worker process."""
     import os
 
-    from tessera.executors.worker import _restore_env
+    from tessera.executors.worker import _environ_apply, _environ_snapshot
 
     monkeypatch.setenv("TESSERA_TEST_KEEP", "1")
     monkeypatch.setenv("TESSERA_TEST_CHANGED", "before")
-    saved = dict(os.environ)
+    saved = _environ_snapshot()
     os.environ["TESSERA_TEST_ADDED"] = "x"
     os.environ["TESSERA_TEST_CHANGED"] = "after"
     del os.environ["TESSERA_TEST_KEEP"]
-    _restore_env(saved)
-    assert dict(os.environ) == saved
+    _environ_apply(saved)
+    assert _environ_snapshot() == saved

@@ -251,7 +251,8 @@ def test_cancel_running_and_waiting(home: Path, tmp_path: Path) -> None:
         held = cmd(c, "true", dependency=f"afterok:{running.id}")
         wait_for(lambda: pid_file.exists() and running.state is S.RUNNING, what="the job to run")
         pid = int(pid_file.read_text())
-        assert waiting.job.state is S.RUNNABLE and waiting.job.reason is Reason.RESOURCES
+        wait_for(lambda: waiting.job.reason is Reason.RESOURCES, what="the waiting job's reason")  # written lazily
+        assert waiting.job.state is S.RUNNABLE
         c.cancel([running, waiting])
         jobs = c.wait([running, waiting, held], timeout=60)
         assert [j.state for j in jobs] == [S.CANCELLED] * 3

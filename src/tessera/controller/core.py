@@ -6,6 +6,9 @@ and backoffs, acts on cancel requests, then asks the pure scheduler which runnab
 
 from __future__ import annotations
 
+import bisect
+import collections
+import contextlib
 import logging
 import math
 import os
@@ -15,26 +18,30 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from tessera import failpoints
 from tessera.config import Settings
 from tessera.executors import procs
 from tessera.executors.base import Executor, Launch, Outcome, Started
-from tessera.models.job import Job
-from tessera.models.spec import RetryPolicy
+from tessera.models.job import Attempt, Job
+from tessera.models.spec import JobSpec, RetryPolicy
 from tessera.models.states import TERMINAL, WAITING, JobState, Reason
 from tessera.scheduler.decide import Capacity, Placement, Running, decide
 from tessera.scheduler.deps import DepStatus, evaluate
 from tessera.scheduler.outcome import next_state
 from tessera.spot.manager import SpotManager
-from tessera.store import Candidate, Claim, End, Move, Store
+from tessera.store import Candidate, Claim, End, Finished, Move, Store
+from tessera.store.hot import Tx
 
 logger = logging.getLogger(__name__)
 
+
 WINDOW = 256  # runnable jobs considered per scheduling round
 PIPELINE_TARGET_S = 0.02
+REASON_LAG_S = 0.2  # why a job waits reaches the store within this (see _write_reasons)
+HELD_RESULT_MAX = 1 << 16  # results up to this size reach an embedding client's waiters in memory
 RUNNING_LAG_S = 0.02  # an attempt is written as running once it has run this long  # queued work per busy worker, in recent small-job run time
 
 
@@ -52,6 +59,7 @@ class _Active:
     ran: bool = False
     holds: bool = True  # holds its placement's resources (a queued attempt holds none until it inherits)
     small: bool = False  # a Python job of at most one CPU, no GPU, no memory limit: may be pipelined
+    command: bool = False  # a command: its scratch folder is made before it starts, and removed here
 
 
 class Controller:
@@ -66,10 +74,17 @@ class Controller:
         self.free = self.total
         self.active: dict[int, _Active] = {}
         self.array_running: Counter[int] = Counter()
-        self.on_terminal: Callable[[list[int]], None] | None = None
+        # told, after each commit, which jobs ended; with the committed results it holds in memory
+        self.on_terminal: Callable[[list[int], dict[int, Finished]], None] | None = None
+        self._offers: collections.deque[tuple[Candidate, JobSpec]] = collections.deque()
+        self._known: dict[int, tuple[JobSpec, bytes | None]] = {}  # offered jobs' launch data, until claimed
+        self._idle = False  # waiting in the executor's poll: an offer must wake it
+        self._lock = threading.Lock()  # held by the loop except while it waits; see admitting()
+        self._admitted: list[Launch] = []  # claimed in a submit transaction, to launch
         self.on_beat: Callable[[Controller, float], None] | None = None  # e.g. the autoscaler, every heartbeat
         self.extra_status: dict[str, object] = {}  # published with the heartbeat (the autoscaler's decision)
         self._poked = threading.Event()
+        self._poked.set()  # the first step looks at everything: dependencies, cancels, runnable jobs
         self._poke_deps = self._poke_cancels = True
         self._unrecorded: dict[int, Started] = {}  # started attempts not yet written as running
         self._dirty = True
@@ -78,6 +93,8 @@ class Controller:
         self._next_beat = 0.0
         self._next_cancel_check = 0.0
         self._reasons: dict[int, tuple[Reason, str | None]] = {}
+        self._unwritten: dict[int, tuple[Reason, str | None]] = {}  # reasons not yet in the store
+        self._next_reasons = 0.0
         self._parent: dict[int, int] = {}
         self._deps = True  # whether any dependency exists; refreshed on every poke
         self._refill = True  # the candidate cache must be read again
@@ -87,6 +104,7 @@ class Controller:
         self._scratch = str(settings.scratch_dir)
         self._small_run_s: float | None = None  # moving average of small Python jobs' run time
         self.started_at = time.time()
+        store.checkpoint_in_background()
         store.register_controller(self.id, os.getpid(), socket.gethostname(), self.started_at)
         self.spot = SpotManager(settings, store, executor)  # capacity classes, preemptions, checkpoints
         self._recover()
@@ -105,12 +123,81 @@ class Controller:
         self._poked.set()
         self.executor.wake()
 
+    def offer(self, jobs: list[tuple[Candidate, JobSpec]]) -> None:
+        """Jobs this process just submitted (committed, runnable, single): schedule them without
+        reading them back. Thread-safe; the store stays the truth (a claim still checks each job)."""
+        self._offers.extend(jobs)
+        if self._idle:  # a busy loop looks at the offers before it next waits
+            self.executor.wake()
+
+    @contextlib.contextmanager
+    def admitting(self, spec: JobSpec) -> Iterator[Admission | None]:
+        """Let one job being submitted from another thread be claimed in its own submit transaction.
+
+        Yields a callback for ``Store.submit`` when this controller is idle and knows of no other
+        runnable job, so that ``decide`` would pick the new job first anyway; else None (the caller
+        offers the job instead). The callback claims the job only if ``decide`` places it now. The
+        claim is handed to the loop, which launches it, only once the submit has committed; if it
+        did not, the claim is undone here. Until then the loop waits (it needs ``self._lock``).
+        """
+        if not self._lock.acquire(blocking=False):
+            yield None
+            return
+        adm = Admission(self, spec)
+        try:
+            idle = not (self._cands or self._offers or self._admitted or self._refill
+                        or not self._exhausted or self._poked.is_set())
+            yield adm if idle else None
+        except BaseException:
+            for la in adm.staged:
+                self._unregister(la)
+            raise
+        else:
+            self._admitted.extend(adm.staged)
+        finally:
+            self._lock.release()
+        if adm.staged:
+            self.executor.wake()
+
+    def _admit(self, tx: Tx, cands: list[Candidate], spec: JobSpec, staged: list[Launch]) -> None:
+        now = time.time()
+        running = [Running(a.placement.cpus, a.placement.memory_mb, a.placement.gpus, a.ends_by)
+                   for a in self.active.values() if a.holds]
+        decision = decide(cands, self.free, running, now, self.array_running, self._caps)
+        if not decision.placements:
+            return
+        by_id = {p.job_id: p for p in decision.placements}
+        info: dict[int, tuple[Job, bytes | None, bytes | None]] = {}
+        attempts = self.store.claim(tx, [Claim(p.job_id, self.executor.name, p.as_dict()) for p in by_id.values()],
+                                    self.id, self.settings.lease_s, now, launch=info,
+                                    known={c.id: (spec, spec.payload) for c in cands})
+        staged += self._register(attempts, by_id, info, now, queued=False)
+
+    def _unregister(self, launch: Launch) -> None:
+        """Undo ``_register`` for an attempt whose claim did not commit."""
+        act = self.active.pop(launch.attempt_id, None)
+        if act is not None and act.holds:
+            self.free = self.free.give(act.placement.cpus, act.placement.memory_mb, act.placement.gpus)
+
     def step(self, timeout: float = 0.5) -> None:
         if self._unrecorded:
             timeout = min(timeout, RUNNING_LAG_S)
         if self.spot.live:
             timeout = self.spot.timeout(timeout, time.time())
-        started, outcomes = self.executor.poll(timeout if not self._poked.is_set() else 0.0)
+        if self._unwritten:
+            timeout = min(timeout, max(0.0, self._next_reasons - time.time()))
+        self._idle = True  # set before looking at the offers: an offer made after the look wakes us
+        started, outcomes = self.executor.poll(
+            timeout if not (self._poked.is_set() or self._offers or self._admitted) else 0.0)
+        self._idle = False
+        with self._lock:
+            self._step(started, outcomes)
+
+    def _step(self, started: list[Started], outcomes: list[Outcome]) -> None:
+        if self._admitted:
+            launches, self._admitted = self._admitted, []
+            for la in launches:
+                self.executor.launch(la)
         now = time.time()
         if self.spot.live:
             self.spot.tick(now, started)
@@ -148,6 +235,8 @@ class Controller:
                 if self._deps:
                     self._new_jobs()
             check_cancels, self._poke_cancels = self._poke_cancels, False
+        if self._offers:
+            self._take_offers()
         if check_cancels or now >= self._next_cancel_check:
             self._next_cancel_check = now + 1.0
             self._cancels()
@@ -155,6 +244,8 @@ class Controller:
             self._backoffs(now)
         if self._dirty:
             self._schedule(now)
+        elif self._unwritten and now >= self._next_reasons:
+            self._write_reasons(now)
         if now >= self._next_beat:
             self._beat(now)
 
@@ -171,10 +262,14 @@ class Controller:
 
     def close(self, grace_s: float | None = None) -> None:
         """Stop: running attempts are killed and requeued on the infrastructure budget."""
-        outcomes = self.executor.close(self.settings.kill_grace_s if grace_s is None else grace_s)
-        if outcomes:
-            self._commit(outcomes, time.time())
-        self.store.controller_beat(self.id, self.status(), stopped=True)
+        with self._lock:
+            outcomes = [Outcome(la.attempt_id, la.job_id, "unstarted", Reason.CONTROLLER_LOST, ended_at=time.time(),
+                                detail="claimed when the controller stopped") for la in self._admitted]
+            self._admitted = []  # claimed but never launched: requeued at no cost
+            outcomes += self.executor.close(self.settings.kill_grace_s if grace_s is None else grace_s)
+            if outcomes:
+                self._commit(outcomes, time.time())
+            self.store.controller_beat(self.id, self.status(), stopped=True)
 
     # ------------------------------------------------------------------ recovery
 
@@ -204,10 +299,13 @@ class Controller:
     def _commit(self, outcomes: list[Outcome], now: float) -> None:
         ends = []
         failed_arrays: set[int] = set()
+        commands: set[int] = set()  # attempts whose scratch folder the executor made
         for o in outcomes:
             act = self.active.pop(o.attempt_id, None)
             if act is None:
                 continue
+            if act.command:
+                commands.add(o.attempt_id)
             if act.holds:
                 self.free = self.free.give(act.placement.cpus, act.placement.memory_mb, act.placement.gpus)
             if act.small and o.ran_at is not None and o.ended_at:
@@ -237,24 +335,27 @@ class Controller:
         done = [e.job_id for e in ends if e.job_id in committed and e.job_dst in TERMINAL]
         for e in ends:
             self._reasons.pop(e.job_id, None)
-            scratch = self.settings.scratch_dir / str(e.attempt_id)
-            if e.job_id in committed and e.job_dst is JobState.SUCCEEDED and scratch.exists():
-                shutil.rmtree(scratch, ignore_errors=True)
+            if e.attempt_id in commands and e.job_id in committed and e.job_dst is JobState.SUCCEEDED:
+                shutil.rmtree(f"{self._scratch}/{e.attempt_id}", ignore_errors=True)  # workers clear their own
         if failed_arrays:
             self._array_failures(failed_arrays)
         for e in ends:
             self._parent.pop(e.job_id, None)
-        self._after_terminal(done, ended_arrays)
+        finished = {e.job_id: (e.job_dst, e.result_encoding, e.result, e.error) for e in ends
+                    if e.job_id in committed and e.job_dst in TERMINAL and len(e.result or b"") <= HELD_RESULT_MAX}
+        self._after_terminal(done, ended_arrays, finished)
 
     def _array_failures(self, arrays: set[int]) -> None:
         for arr, (_cap, max_fail, failed) in self.store.array_limits(arrays).items():
             if max_fail is not None and failed >= max_fail:
                 self._cancel([arr], Reason.ARRAY_MAX_FAILURES, f"{failed} elements failed (max {max_fail})")
 
-    def _after_terminal(self, job_ids: list[int], ended_arrays: list[int] | None = None) -> None:
+    def _after_terminal(self, job_ids: list[int], ended_arrays: list[int] | None = None,
+                        finished: dict[int, Finished] | None = None) -> None:
         """Jobs ended: resolve their dependents and tell the embedding client.
 
-        ``ended_arrays`` are arrays the same commit ended; None means "look them up".
+        ``ended_arrays`` are arrays the same commit ended; None means "look them up". ``finished``
+        holds the committed outcomes at hand (small results only), passed on to ``on_terminal``.
         """
         if not job_ids:
             return
@@ -265,7 +366,7 @@ class Controller:
         if self._deps:
             self._resolve(self.store.dependents([*job_ids, *ended_arrays]))
         if self.on_terminal is not None:
-            self.on_terminal([*job_ids, *ended_arrays])
+            self.on_terminal([*job_ids, *ended_arrays], finished or {})
 
     # ------------------------------------------------------------------ dependencies and backoff
 
@@ -344,6 +445,25 @@ class Controller:
 
     # ------------------------------------------------------------------ scheduling
 
+    def _take_offers(self) -> None:
+        """Merge offered jobs into the candidate cache, in scheduling order. An offer beyond the end
+        of a partial cache is left for a later read; a job the cache already holds is not added twice."""
+        while self._offers:
+            cand, spec = self._offers.popleft()
+            if len(self._known) > 65536:
+                self._known.clear()  # only a shortcut: claims read what they do not know
+            self._known[cand.id] = (spec, spec.payload)
+            if self._refill:
+                continue  # the next round reads every runnable job anyway
+            key = _order(cand)
+            at = bisect.bisect_left(self._cands, key, key=_order)
+            if at < len(self._cands) and self._cands[at].id == cand.id:
+                continue
+            if at == len(self._cands) and not self._exhausted:
+                continue
+            self._cands.insert(at, cand)
+        self._dirty = True
+
     def _schedule(self, now: float) -> None:
         """Start what fits now; then queue small Python jobs behind busy workers (pipelining)."""
         self._dirty = False
@@ -357,9 +477,9 @@ class Controller:
                 self._caps.update({a: lim[0] for a, lim in self.store.array_limits(new).items()})
         if not self._cands:
             return
-        window = self._cands if full else self._cands[: 32 + 4 * len(self.active)]
         running = [Running(a.placement.cpus, a.placement.memory_mb, a.placement.gpus, a.ends_by)
                    for a in self.active.values() if a.holds]
+        window = self._cands if full else self._cands[: 32 + 4 * len(running)]  # queued attempts hold nothing
         decision = decide(window, self.free, running, now, self.array_running, self._caps)
         taken = {p.job_id for p in decision.placements}
         if decision.placements:
@@ -367,14 +487,22 @@ class Controller:
         extra = self._pipelined(window, taken)
         taken |= {p.job_id for p in extra}
         changed = [r for r in decision.reasons if r[0] not in taken and self._reasons.get(r[0]) != r[1:]]
-        if changed:
-            self.store.set_reasons(changed)
-            for jid, why, detail in changed:
-                self._reasons[jid] = (why, detail)
+        for jid, why, detail in changed:
+            self._reasons[jid] = self._unwritten[jid] = (why, detail)
+        if self._unwritten and now >= self._next_reasons:
+            self._write_reasons(now)
         if extra:
             self._launch(extra, now, queued=True)
-        if taken:
-            self._cands = [c for c in self._cands if c.id not in taken]
+        if taken:  # all taken jobs are in the window, a prefix of the cache
+            self._cands[:len(window)] = [c for c in window if c.id not in taken]
+
+    def _write_reasons(self, now: float) -> None:
+        """Persist why jobs wait, at most every ``REASON_LAG_S``: most small jobs start sooner,
+        and a reason write per scheduling round would cost as much as their claims."""
+        self._next_reasons = now + REASON_LAG_S
+        rows = [(jid, why, detail) for jid, (why, detail) in self._unwritten.items()]
+        self._unwritten.clear()
+        self.store.set_reasons(rows)  # jobs started meanwhile are no longer runnable: skipped
 
     def _pipelined(self, window: list[Candidate], taken: set[int]) -> list[Placement]:
         """Small Python jobs (≤ 1 CPU, no GPU, no memory limit) next in line, up to the room the
@@ -413,11 +541,20 @@ class Controller:
     def _launch(self, placements: list[Placement], now: float, queued: bool = False) -> None:
         by_id = {p.job_id: p for p in placements}
         info: dict[int, tuple[Job, bytes | None, bytes | None]] = {}
+        known = {p.job_id: k for p in placements if (k := self._known.pop(p.job_id, None)) is not None}
         attempts = self.store.start([Claim(p.job_id, self.executor.name, p.as_dict()) for p in placements],
-                                    self.id, self.settings.lease_s, now, launch=info)
+                                    self.id, self.settings.lease_s, now, launch=info, known=known)
         if not attempts:
             return
         failpoints.hit("after_claim")
+        for launch in self._register(attempts, by_id, info, now, queued):
+            self.executor.launch(launch, queued=queued)
+        self._dirty = True
+
+    def _register(self, attempts: list[Attempt], by_id: dict[int, Placement],
+                  info: dict[int, tuple[Job, bytes | None, bytes | None]], now: float, queued: bool) -> list[Launch]:
+        """Claimed attempts become active: they take their placement (unless queued) and get a Launch."""
+        out = []
         for a in attempts:
             job, own, arr = info[a.job_id]
             p = by_id[a.job_id]
@@ -431,9 +568,10 @@ class Controller:
             self.active[a.id] = _Active(job.id, p, now + spec.timeout_s if spec.timeout_s else math.inf,
                                         job.array_id, spec.retry, job.retries_used, job.infra_retries_used,
                                         launch.stdout_path, launch.stderr_path, holds=not queued,
-                                        small=_small(spec.kind, p.cpus, len(p.gpus), p.memory_mb))
-            self.executor.launch(launch, queued=queued)
-        self._dirty = True
+                                        small=_small(spec.kind, p.cpus, len(p.gpus), p.memory_mb),
+                                        command=spec.kind == "command")
+            out.append(launch)
+        return out
 
     def _launch_of(self, job: Job, attempt_id: int, number: int, p: Placement,
                    payload: tuple[bytes | None, bytes | None] | None) -> Launch:
@@ -463,7 +601,6 @@ class Controller:
             self.store.renew_leases(self.id, self.settings.lease_s, now)
         self.store.controller_beat(self.id, self.status())
 
-
     def _resize(self, total: Capacity) -> None:
         """The executor's capacity changed (Ray nodes joined or left): free capacity follows."""
         held = {g for a in self.active.values() if a.holds for g in a.placement.gpus}
@@ -472,6 +609,28 @@ class Controller:
                              tuple(g for g in total.gpus if g not in held))
         self.total = total
         self._dirty = True
+
+
+class Admission:
+    """Claims a job inside its own submit transaction, for ``Controller.admitting``; ``claimed``
+    says which jobs it claimed (the others are offered as usual)."""
+
+    def __init__(self, controller: Controller, spec: JobSpec) -> None:
+        self.controller = controller
+        self.spec = spec
+        self.staged: list[Launch] = []
+
+    def __call__(self, tx: Tx, cands: list[Candidate]) -> None:
+        self.controller._admit(tx, cands, self.spec, self.staged)
+
+    @property
+    def claimed(self) -> set[int]:
+        return {la.job_id for la in self.staged}
+
+
+def _order(c: Candidate) -> tuple[int, int, int]:
+    """The scheduling order of runnable jobs (``Store.candidates``): queue priority, priority, id."""
+    return (-c.queue_priority, -c.priority, c.id)
 
 
 def _small(kind: str, cpus: float, gpus: int, memory_mb: int | None) -> bool:

@@ -22,10 +22,12 @@ import time
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import Any
 
-from tessera.executors import procs
+from tessera.executors import frames, procs
 from tessera.executors.base import Feature, Launch, Outcome, Started, attempt_env, next_clock
 from tessera.executors.cgroup import CgroupV2
+from tessera.executors.frames import FrameReader
 from tessera.models.states import Reason
 from tessera.scheduler.decide import Capacity
 
@@ -42,6 +44,10 @@ class _Worker:
     key: tuple[int, ...]
     queue: list[int] = field(default_factory=list)  # attempt ids in send order; the head is running
     idle_since: float = field(default_factory=time.monotonic)
+    out: list[bytes] = field(default_factory=list)  # messages to send, in one write, before the next wait
+    reader: FrameReader = field(default_factory=FrameReader)  # replies read so far
+    header: dict[str, Any] | None = None  # a reply's header whose result frame has not fully arrived
+    dead: bool = False
 
 
 @dataclass
@@ -107,12 +113,12 @@ class LocalExecutor:
     def launch(self, launch: Launch, queued: bool = False) -> None:
         """Start an attempt; ``queued`` puts a Python attempt behind the least busy CPU worker
         instead (it starts, and inherits that worker's slot, when the one ahead of it ends)."""
-        logs = os.path.dirname(launch.stdout_path)
-        if logs not in self._made:
-            os.makedirs(logs, exist_ok=True)
-            self._made.add(logs)
-        if launch.kind == "command":
-            os.makedirs(launch.scratch_dir, exist_ok=True)  # Python jobs make theirs on first use
+        if launch.kind == "command":  # Python jobs: the worker makes the log folder, the job its scratch
+            logs = os.path.dirname(launch.stdout_path)
+            if logs not in self._made:
+                os.makedirs(logs, exist_ok=True)
+                self._made.add(logs)
+            os.makedirs(launch.scratch_dir, exist_ok=True)
         run = _Run(launch=launch, since=time.time())
         self._runs[launch.attempt_id] = run
         try:
@@ -138,7 +144,8 @@ class LocalExecutor:
         w = run.worker
         if w is not None and w.queue and w.queue[0] != attempt_id:
             # still queued behind another attempt: ask the worker to skip it
-            w.conn.send_bytes(pickle.dumps({"op": "skip", "attempt_id": attempt_id}))
+            w.out.append(pickle.dumps({"op": "skip", "attempt_id": attempt_id}))
+            self._flush(w)
             return
         if run.pid is None:
             return
@@ -152,6 +159,9 @@ class LocalExecutor:
         self.wake()
 
     def poll(self, timeout: float) -> tuple[list[Started], list[Outcome]]:
+        for w in self._workers:
+            if w.out:
+                self._flush(w)
         if self._started or self._done:
             timeout = 0.0
         timeout = min(timeout, self._next_timer() - time.monotonic())
@@ -164,9 +174,7 @@ class LocalExecutor:
                 except BlockingIOError:
                     pass
             elif what == "worker":
-                self._on_worker(obj)
-                while obj.queue and self._readable(obj):  # drain every reply a pipelined worker sent
-                    self._on_worker(obj)
+                self._on_readable(obj)
             elif what == "proc":
                 self._on_exit(obj)
         self._check_clocks()
@@ -312,7 +320,7 @@ class LocalExecutor:
             "array_payload": la.array_payload, "array_id": la.array_id, "array_index": la.array_index,
             "env": self._env(la), "cwd": la.cwd, "stdout_path": la.stdout_path, "stderr_path": la.stderr_path,
         }
-        w.conn.send_bytes(pickle.dumps(msg, protocol=pickle.HIGHEST_PROTOCOL))
+        w.out.append(pickle.dumps(msg, protocol=pickle.HIGHEST_PROTOCOL))  # sent by the next poll
         if len(w.queue) == 1:
             self._begin(run)
 
@@ -335,22 +343,49 @@ class LocalExecutor:
         else:
             w.idle_since = time.monotonic()
 
-    @staticmethod
-    def _readable(w: _Worker) -> bool:
+    def _flush(self, w: _Worker) -> None:
+        data, w.out = frames.encode(w.out), []
         try:
-            return not w.conn.closed and w.conn.poll(0)
-        except (OSError, EOFError):
-            return True  # let _on_worker see the failure
+            frames.write_all(w.conn.fileno(), data)
+        except OSError:  # it died: the read side reports it and requeues its attempts
+            logger.warning("worker %s stopped taking attempts", w.proc.pid)
 
-    def _on_worker(self, w: _Worker) -> None:
+    def _on_readable(self, w: _Worker) -> None:
+        """Read every reply the worker has sent so far (a pipelined worker may have sent several)."""
+        try:
+            alive = w.reader.fill(w.conn.fileno())
+        except OSError:
+            alive = False
+        while not w.dead and self._reply(w):
+            pass
+        if not alive and not w.dead:
+            self._worker_died(w)
+
+    def _reply(self, w: _Worker) -> bool:
+        """Handle the next complete reply (a JSON header, then the result frame it announces)."""
+        if w.header is None:
+            raw = w.reader.next()
+            if raw is None:
+                return False
+            try:
+                w.header = json.loads(raw)
+            except ValueError:
+                self._worker_died(w)
+                return False
+        header = w.header
+        assert header is not None
+        data = None
+        if header.get("has_data"):
+            data = w.reader.next()
+            if data is None:
+                return False
+        w.header = None
+        self._on_reply(w, header, data)
+        return True
+
+    def _on_reply(self, w: _Worker, header: dict[str, Any], data: bytes | None) -> None:
         head = w.queue[0] if w.queue else None
         run = self._runs.get(head) if head is not None else None
-        try:
-            header = json.loads(w.conn.recv_bytes())
-            data = w.conn.recv_bytes() if header.get("has_data") else None
-        except (EOFError, OSError, ValueError):
-            self._worker_died(w)
-            return
         if run is None or header.get("attempt_id") != head:
             logger.error("worker %s answered for attempt %s, expected %s", w.proc.pid, header.get("attempt_id"), head)
             if head is not None:
@@ -383,6 +418,9 @@ class LocalExecutor:
 
     def _worker_died(self, w: _Worker, stopped: bool = False) -> None:
         """A worker exited: its running attempt ends (killed or lost), the queued ones never started."""
+        if w.dead:
+            return
+        w.dead = True
         if not stopped:
             with contextlib.suppress(KeyError, ValueError):
                 self._sel.unregister(w.conn.fileno())

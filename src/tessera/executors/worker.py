@@ -13,6 +13,7 @@ import importlib
 import json
 import os
 import pickle
+import shutil
 import sys
 import time
 import traceback
@@ -20,6 +21,7 @@ from collections.abc import Iterator
 from multiprocessing.connection import Connection
 from typing import Any
 
+from tessera.executors import frames
 from tessera.executors.procs import MARKER
 
 _fn_cache: dict[int, Any] = {}
@@ -53,9 +55,8 @@ def main(conn: Connection, env: dict[str, str]) -> None:
             header, data = {"attempt_id": msg["attempt_id"], "status": "skipped", "has_data": False}, None
         else:
             header, data = _run(msg)
-        conn.send_bytes(json.dumps(header).encode())
-        if data is not None:
-            conn.send_bytes(data)
+        reply = [json.dumps(header).encode()] if data is None else [json.dumps(header).encode(), data]
+        frames.write_all(conn.fileno(), frames.encode(reply))  # one write: header and result together
 
 
 def _take(raw: bytes, inbox: collections.deque[dict[str, Any]], skipped: set[int]) -> None:
@@ -92,6 +93,9 @@ def _run(msg: dict[str, Any]) -> tuple[dict[str, Any], bytes | None]:
             header["exit_code"] = code
     header["ended_at"] = time.time()
     header["usage"] = {"cpu_s": round(time.process_time() - cpu0, 6)}
+    scratch = msg["env"].get("TESSERA_SCRATCH_DIR")
+    if header["status"] == "succeeded" and scratch and os.path.isdir(scratch):
+        shutil.rmtree(scratch, ignore_errors=True)  # as the controller does for commands that succeed
     header["has_data"] = data is not None
     return header, data
 
@@ -158,17 +162,23 @@ def _format(exc: BaseException) -> str:
 
 @contextlib.contextmanager
 def _attempt_env(msg: dict[str, Any]) -> Iterator[None]:
-    """Give the function its environment, directory and log files; put everything back afterwards."""
-    saved_env = dict(os.environ)
+    """Give the function its environment, directory and log files; put the directory and the
+    standard streams back afterwards. The environment is set as a whole before each attempt (the
+    worker's own plus the attempt's), so whatever an earlier attempt changed is gone."""
+    global _base_env, _stdio
+    if _base_env is None:
+        _base_env = _environ_snapshot()
+        _stdio = os.dup(1), os.dup(2)
+    assert _stdio is not None
+    env = dict(_base_env)
+    env.update({os.fsencode(k): os.fsencode(v) for k, v in msg["env"].items()})
+    env[os.fsencode(MARKER)] = os.fsencode(msg["env"].get(MARKER) or str(msg["attempt_id"]))
+    _environ_apply(env)
     saved_cwd = os.getcwd()
     sys.stdout.flush()
     sys.stderr.flush()
-    saved_fds = os.dup(1), os.dup(2)
-    out = os.open(msg["stdout_path"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    err = os.open(msg["stderr_path"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    out, err = _open_log(msg["stdout_path"]), _open_log(msg["stderr_path"])
     try:
-        os.environ.update(msg["env"])
-        os.environ[MARKER] = msg["env"].get(MARKER) or str(msg["attempt_id"])
         os.dup2(out, 1)
         os.dup2(err, 2)
         if msg.get("cwd"):
@@ -178,19 +188,43 @@ def _attempt_env(msg: dict[str, Any]) -> Iterator[None]:
         with contextlib.suppress(Exception):
             sys.stdout.flush()
             sys.stderr.flush()
-        os.dup2(saved_fds[0], 1)
-        os.dup2(saved_fds[1], 2)
-        for fd in (*saved_fds, out, err):
-            os.close(fd)
+        os.dup2(_stdio[0], 1)
+        os.dup2(_stdio[1], 2)
+        os.close(out)
+        os.close(err)
         os.chdir(saved_cwd)
-        _restore_env(saved_env)
 
 
-def _restore_env(saved: dict[str, str]) -> None:
-    """Put the environment back as it was, touching only what changed (``clear`` and ``update``
-    would unset and set every variable, a cost paid on every attempt)."""
-    for key in [k for k in os.environ if k not in saved]:
-        del os.environ[key]
-    for key, value in saved.items():
-        if os.environ.get(key) != value:
-            os.environ[key] = value
+_base_env: dict[bytes, bytes] | None = None  # the worker's environment, before any attempt
+_stdio: tuple[int, int] | None = None  # the worker's own stdout and stderr
+
+
+def _open_log(path: str) -> int:
+    """Open a log for appending, making its folder on first use (the controller leaves that to us)."""
+    try:
+        return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    except FileNotFoundError:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+
+
+def _environ_snapshot() -> dict[bytes, bytes]:
+    """The environment as bytes. CPython keeps it in ``os.environ._data`` (shared with
+    ``os.environb``): copying that dict takes a microsecond, iterating the mapping fifty."""
+    data = getattr(os.environ, "_data", None)
+    return dict(data) if isinstance(data, dict) else dict(os.environb)
+
+
+def _environ_apply(target: dict[bytes, bytes]) -> None:
+    """Make the environment exactly ``target``, changing only the variables that differ (each
+    change is a ``putenv``/``unsetenv``; clearing and refilling all of them costs more than a
+    small job itself)."""
+    current = _environ_snapshot()
+    if current == target:
+        return
+    env = os.environb
+    for key in current.keys() - target.keys():
+        del env[key]
+    for key, value in target.items():
+        if current.get(key) != value:
+            env[key] = value

@@ -13,9 +13,14 @@ from tessera.monitor.classify import Held, Sample, Verdict, classify, summarise
 from tessera.store import Store
 from tessera.store import schema as t
 from tessera.store.engine import translated
-from tessera.store.sql import bulk_insert
 
 COLUMNS = ("attempt_id", "job_id", "at", "cpu_pct", "rss_mb", "read_mb", "write_mb", "gpu_pct", "gpu_mem_mb")
+
+
+def _insert_many(conn: Any, cols: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
+    """Insert rows through the driver's ``executemany`` (no per-row Core processing)."""
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    conn.exec_driver_sql(f"INSERT INTO samples ({', '.join(cols)}) VALUES ({', '.join([mark] * len(cols))})", rows)
 
 
 def write(store: Store, rows: Sequence[tuple[Any, ...]]) -> None:
@@ -23,7 +28,7 @@ def write(store: Store, rows: Sequence[tuple[Any, ...]]) -> None:
     if not rows:
         return
     with translated("writing utilisation samples"), store._write() as conn:
-        bulk_insert(conn, t.samples, COLUMNS, list(rows))
+        _insert_many(conn, COLUMNS, list(rows))
 
 
 def prune(store: Store, before: float) -> int:

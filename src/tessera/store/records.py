@@ -69,6 +69,10 @@ class End:
     attempt_reason: Reason | None = None  # why the attempt ended (``reason`` is the job's); defaults to ``reason``
 
 
+Finished = tuple[JobState, str | None, bytes | None, str | None]
+"""A job's state with its committed result: (state, encoding, data, error)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Candidate:
     """A runnable job as the scheduler sees it: ordering keys and resources, nothing else."""

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, and_, func, select, update
@@ -20,10 +21,11 @@ from tessera.models.job import Attempt, Event, Job, parse_ref
 from tessera.models.spec import JobSpec
 from tessera.models.states import TERMINAL, JobState, Reason
 from tessera.store import schema as t
-from tessera.store.engine import make_engine, translated
-from tessera.store.hot import EVENT, HotWrites, Sql
+from tessera.store.engine import Checkpointer, make_engine, translated
+from tessera.store.hot import EVENT, HotWrites, Sql, Tx
 from tessera.store.records import (
     Candidate,
+    Finished,
     NewJob,
     attempt_from_row,
     event_from_row,
@@ -32,6 +34,13 @@ from tessera.store.records import (
 from tessera.store.writes import StoreWrites
 
 _TERMINAL = [s.value for s in TERMINAL]
+_INSERT_JOB = (
+    "INSERT INTO jobs (name, kind, spec, payload, queue, queue_priority, priority, project, cpus, memory_mb, gpus, "
+    "timeout_s, state, reason, submitted_at, is_array, array_size, array_max_running, array_max_failures, "
+    "array_done, array_failed, array_cancelled, attempts, retries_used, infra_retries_used, cancel_requested) "
+    "VALUES (?,?,?,?,?,(SELECT priority FROM queues WHERE name = ?),?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
+    "RETURNING id, queue_priority")
+_EVENTS = {n: EVENT + ",(?,?,?,?,?,?)" * (n - 1) for n in (2, 3)}  # a job's creation events in one statement
 _ACTIVE = [JobState.STARTING.value, JobState.RUNNING.value]
 
 
@@ -45,20 +54,101 @@ class Store(HotWrites, StoreWrites):
         self.sql = Sql(self.dialect)
         self._specs: dict[int, JobSpec] = {}
         self._array_payloads: dict[int, bytes | None] = {}
+        # SQLite has one writer at a time: threads of this process take turns here rather than in
+        # SQLite's busy handler (which sleeps in steps of milliseconds), on one kept connection.
+        self._wlock = threading.RLock()
+        self._wconn: Connection | None = None
+        self._wdepth = 0
+        self._checkpointer: Checkpointer | None = None
+        self._queues: set[str] = set()  # queue names seen (queues are never deleted)
         with translated("migrating the schema"), self._write() as conn:
             t.migrate(conn)
             if conn.execute(select(t.queues.c.name).where(t.queues.c.name == "default")).first() is None:
                 conn.execute(t.queues.insert().values(name="default", priority=0, created_at=time.time()))
 
     def close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.close()
+            self._checkpointer = None
+        with self._wlock:
+            if self._wconn is not None:
+                self._wconn.close()
+                self._wconn = None
         self.engine.dispose()
+
+    def checkpoint_in_background(self) -> None:
+        """SQLite: move WAL checkpoints off this store's commits into a thread (``Checkpointer``).
+        For a long-lived process on the hot path (a controller); a no-op on PostgreSQL."""
+        if self.dialect != "sqlite" or self._checkpointer is not None:
+            return
+        path = self.engine.url.database
+        if not path or path == ":memory:":
+            return
+        self._checkpointer = Checkpointer(path)
+        with self._wlock:
+            if self._wconn is not None:  # the next write connection is made without automatic checkpoints
+                self._wconn.close()
+                self._wconn = None
+
+    def _connect_writer(self) -> Connection:
+        conn = self.engine.connect().execution_options(tessera_write=True)
+        if self._checkpointer is not None:
+            conn.connection.driver_connection.execute("PRAGMA wal_autocheckpoint=0")  # type: ignore[union-attr]
+        return conn
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[Connection]:
-        with self.engine.connect().execution_options(tessera_write=True) as conn, conn.begin():
-            if self.dialect == "postgresql":
+        if self.dialect == "postgresql":  # row locks: concurrent writers are fine
+            with self.engine.connect().execution_options(tessera_write=True) as conn, conn.begin():
                 conn.exec_driver_sql("SET LOCAL lock_timeout = '60s'")
-            yield conn
+                yield conn
+            return
+        with self._wlock:
+            if self._wdepth:  # a write inside a write of this thread: the same transaction
+                assert self._wconn is not None
+                yield self._wconn
+                return
+            if self._wconn is None or self._wconn.invalidated or self._wconn.closed:
+                self._wconn = self._connect_writer()
+            conn = self._wconn
+            self._wdepth += 1
+            try:
+                with conn.begin():
+                    yield conn
+            except BaseException:
+                self._wconn = None  # do not reuse a connection that failed mid-transaction
+                with contextlib.suppress(Exception):
+                    conn.close()
+                raise
+            finally:
+                self._wdepth -= 1
+
+    @contextlib.contextmanager
+    def _tx(self, action: str) -> Iterator[Tx]:
+        """A write transaction at the driver level, for the hot path (submit, claim, commit)."""
+        with translated(action):
+            if self.dialect == "postgresql":
+                with self._write() as conn:
+                    yield Tx.on(conn, self.sql)
+                return
+            with self._wlock:
+                assert not self._wdepth, "no driver-level transaction inside another write"
+                if self._wconn is None or self._wconn.invalidated or self._wconn.closed:
+                    self._wconn = self._connect_writer()
+                raw: Any = self._wconn.connection.driver_connection
+                cur = raw.cursor()
+                self._wdepth += 1
+                try:
+                    cur.execute("BEGIN IMMEDIATE")
+                    yield Tx(cur, self.sql)
+                    raw.commit()
+                except BaseException:
+                    with contextlib.suppress(Exception):
+                        raw.rollback()
+                    raise
+                finally:
+                    self._wdepth -= 1
+                    cur.close()
 
     @contextlib.contextmanager
     def _read(self) -> Iterator[Connection]:
@@ -87,137 +177,114 @@ class Store(HotWrites, StoreWrites):
 
     # ---------------------------------------------------------------- submit
 
-    def submit(self, items: Sequence[NewJob], now: float | None = None) -> list[int]:
-        """Insert jobs (and array elements) in one transaction; returns the top-level job ids."""
+    def submit(self, items: Sequence[NewJob], now: float | None = None,
+               accepted: list[Candidate] | None = None,
+               admit: Callable[[Tx, list[Candidate]], None] | None = None) -> list[int]:
+        """Insert jobs (and array elements) in one transaction; returns the top-level job ids.
+
+        ``accepted``, when given, receives the scheduling view (``Candidate``) of each inserted job
+        that is runnable at once (no dependency, not an array), so an embedded controller can take
+        it without reading it back; ``admit`` is called with them inside the transaction, last, so
+        that such a controller may claim them in it (``Controller.admitting``).
+        """
         now = time.time() if now is None else now
-        with translated("submitting jobs"), self._write() as conn:
-            queues: dict[str, int] = dict(conn.exec_driver_sql("SELECT name, priority FROM queues").all())
+        if accepted is None and admit is not None:
+            accepted = []
+        with self._tx("submitting jobs") as tx:
+            if any(item.spec.queue not in self._queues for item in items):
+                self._queues = {name for (name,) in tx.all("SELECT name FROM queues")}  # never deleted
             ids: list[int] = []
             for item in items:
                 spec = item.spec
-                if spec.queue not in queues:
+                if spec.queue not in self._queues:
                     raise SpecError(
                         f"unknown queue {spec.queue!r}",
-                        f"use one of {', '.join(sorted(queues))}, or create it with `tessera queue create {spec.queue}`",
+                        f"use one of {', '.join(sorted(self._queues))}, "
+                        f"or create it with `tessera queue create {spec.queue}`",
                     )
-                dep_rows = [(kind, self._resolve(conn, ref, ids)) for kind, ref in item.deps]
+                dep_rows = [(kind, self._resolve(tx, ref, ids)) for kind, ref in item.deps]
                 state = JobState.PENDING if dep_rows or item.hold else JobState.RUNNABLE
-                reason = Reason.BUDGET if item.hold else Reason.DEPENDENCY if dep_rows else None
-                spec_json = spec.model_dump_json(exclude={"payload"})
-                row = {
-                    "name": spec.name,
-                    "kind": spec.kind,
-                    "spec": spec_json,
-                    "payload": spec.payload,
-                    "queue": spec.queue,
-                    "queue_priority": queues[spec.queue],
-                    "priority": spec.priority,
-                    "project": spec.project,
-                    "cpus": spec.resources.cpus,
-                    "memory_mb": spec.resources.memory_mb,
-                    "gpus": spec.resources.gpus,
-                    "timeout_s": spec.timeout_s,
-                    "state": state.value,
-                    "reason": reason.value if reason else None,
-                    "submitted_at": now,
-                    "is_array": spec.array is not None,
-                    "array_size": spec.array.size if spec.array else None,
-                    "array_max_running": spec.array.max_running if spec.array else None,
-                    "array_max_failures": spec.array.max_failures if spec.array else None,
-                    "array_done": 0,
-                    "array_failed": 0,
-                    "array_cancelled": 0,
-                    "attempts": 0,
-                    "retries_used": 0,
-                    "infra_retries_used": 0,
-                    "cancel_requested": False,
-                }
-                cols = list(row)
-                job_id = conn.exec_driver_sql(self.sql(
-                    f"INSERT INTO jobs ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) RETURNING id"),
-                    tuple(row[c] for c in cols)).scalar_one()
+                why = Reason.BUDGET.value if item.hold else Reason.DEPENDENCY.value if dep_rows else None
+                r, arr = spec.resources, spec.array
+                row = (spec.name, spec.kind, spec.model_dump_json(exclude={"payload"}), spec.payload, spec.queue,
+                       spec.queue, spec.priority, spec.project, r.cpus, r.memory_mb, r.gpus, spec.timeout_s,
+                       state.value, why, now, arr is not None, arr.size if arr else None,
+                       arr.max_running if arr else None, arr.max_failures if arr else None, 0, 0, 0, 0, 0, 0, False)
+                got = tx.one(_INSERT_JOB, row)
+                assert got is not None
+                job_id, queue_priority = got
                 ids.append(job_id)
-                why = reason.value if reason else None
+                if accepted is not None and state is JobState.RUNNABLE and arr is None:
+                    accepted.append(Candidate(job_id, queue_priority, spec.priority, r.cpus, r.memory_mb, r.gpus,
+                                              spec.timeout_s, None, spec.kind))
                 evs = [(job_id, now, None, "submitted", None, None), (job_id, now, "submitted", "pending", why, None)]
                 if state is JobState.RUNNABLE:
                     evs.append((job_id, now, "pending", "runnable", None, None))
-                conn.exec_driver_sql(self.sql(EVENT), evs)
+                tx.run(_EVENTS[len(evs)], [v for ev in evs for v in ev])  # one statement, not one per row
                 corr = [target for kind, target in dep_rows if kind == "aftercorr"]
-                plain = [(kind, target) for kind, target in dep_rows if kind != "aftercorr"]
-                if plain:
-                    conn.execute(t.deps.insert(), [{"job_id": job_id, "kind": k, "on_job_id": o} for k, o in plain])
-                if spec.array is not None:
-                    self._insert_elements(conn, job_id, row, item, state, reason, corr, now)
+                tx.many("INSERT INTO deps (job_id, kind, on_job_id) VALUES (?,?,?)",
+                        [(job_id, k, o) for k, o in dep_rows if k != "aftercorr"])
+                if arr is not None:
+                    self._insert_elements(tx, job_id, item, state, corr, now, queue_priority)
                 elif corr:
                     raise SpecError(
                         "aftercorr pairs array elements by index, but this job is not an array",
                         "use afterok for a single job, or give this job an --array",
                     )
+            if admit is not None and accepted:
+                admit(tx, accepted)
             return ids
 
-    def _resolve(self, conn: Connection, ref: int | tuple[str, int], batch_ids: list[int]) -> int:
+    @staticmethod
+    def _resolve(tx: Tx, ref: int | tuple[str, int], batch_ids: list[int]) -> int:
         if isinstance(ref, tuple):
             return batch_ids[ref[1]]
-        if conn.execute(select(t.jobs.c.id).where(t.jobs.c.id == ref)).first() is None:
+        if tx.one("SELECT id FROM jobs WHERE id = ?", (ref,)) is None:
             raise SpecError(
                 f"dependency on job {ref}, which does not exist",
                 "depend only on job ids that `tessera ls` shows",
             )
         return ref
 
-    def _insert_elements(
-        self,
-        conn: Connection,
-        parent: int,
-        row: dict[str, Any],
-        item: NewJob,
-        state: JobState,
-        reason: Reason | None,
-        corr: list[int],
-        now: float,
-    ) -> None:
+    @staticmethod
+    def _insert_elements(tx: Tx, parent: int, item: NewJob, state: JobState, corr: list[int], now: float,
+                         queue_priority: int) -> None:
         spec = item.spec
         assert spec.array is not None
         payloads = item.element_payloads
         if payloads is not None and len(payloads) != spec.array.size:
             raise SpecError("element payloads do not match the array size", "pass one item per element")
-        cols: tuple[str, ...] = ("kind", "queue", "queue_priority", "priority", "project", "cpus", "memory_mb", "gpus",
-                "timeout_s", "submitted_at")
-        const = tuple(row[k] for k in cols) + (parent, state.value, reason.value if reason else None)
-        cols += ("array_id", "state", "reason", "array_index", "payload")
+        r = spec.resources
+        why = Reason.DEPENDENCY.value if state is JobState.PENDING else None
+        const = (spec.kind, spec.queue, queue_priority, spec.priority, spec.project, r.cpus, r.memory_mb, r.gpus,
+                 spec.timeout_s, now, parent, state.value, why)
+        values: list[tuple[Any, ...]]
         if payloads is None:
             values = [(*const, index, None) for index in spec.array.indices]
         else:
             values = [(*const, index, payloads[n]) for n, index in enumerate(spec.array.indices)]
-        bulk_insert(conn, t.jobs, cols, values)
-        elements = conn.execute(
-            select(t.jobs.c.id, t.jobs.c.array_index).where(t.jobs.c.array_id == parent)
-        ).all()
+        tx.many("INSERT INTO jobs (kind, queue, queue_priority, priority, project, cpus, memory_mb, gpus, timeout_s, "
+                "submitted_at, array_id, state, reason, array_index, payload) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", values)
+        elements = tx.all("SELECT id, array_index FROM jobs WHERE array_id = ?", (parent,))
         detail = f"element of array {parent}"
-        why = reason.value if reason else None
-        bulk_insert(conn, t.events, ("job_id", "at", "dst", "reason", "detail"),
-                    [(e[0], now, state.value, why, detail) for e in elements])
+        tx.many("INSERT INTO events (job_id, at, dst, reason, detail) VALUES (?,?,?,?,?)",
+                [(e[0], now, state.value, why, detail) for e in elements])
         for target in corr:
-            theirs = dict(
-                conn.execute(select(t.jobs.c.array_index, t.jobs.c.id).where(t.jobs.c.array_id == target)).all()
-            )
+            theirs = dict(tx.all("SELECT array_index, id FROM jobs WHERE array_id = ?", (target,)))
             if not theirs:
                 raise SpecError(f"aftercorr:{target} names a job that is not an array", "use afterok for it")
-            missing = [e.array_index for e in elements if e.array_index not in theirs]
+            missing = [index for _id, index in elements if index not in theirs]
             if missing:
                 raise SpecError(
                     f"aftercorr:{target}: indices {missing[:5]} have no counterpart in array {target}",
                     "give both arrays the same indices, or use afterok",
                 )
-            conn.execute(
-                t.deps.insert(),
-                [{"job_id": e.id, "kind": "afterok", "on_job_id": theirs[e.array_index]} for e in elements],
-            )
+            tx.many("INSERT INTO deps (job_id, kind, on_job_id) VALUES (?,?,?)",
+                    [(eid, "afterok", theirs[index]) for eid, index in elements])
             if state is JobState.RUNNABLE:
-                conn.execute(
-                    update(t.jobs).where(t.jobs.c.array_id == parent)
-                    .values(state=JobState.PENDING.value, reason=Reason.DEPENDENCY.value)
-                )
+                tx.run("UPDATE jobs SET state = ?, reason = ? WHERE array_id = ?",
+                       (JobState.PENDING.value, Reason.DEPENDENCY.value, parent))
 
     # ---------------------------------------------------------------- reads
 
@@ -279,18 +346,18 @@ class Store(HotWrites, StoreWrites):
                 return conn.execute(select(t.jobs.c.payload).where(t.jobs.c.id == row.array_id)).scalar()
             return row.payload
 
-    def _launch_rows(self, conn: Connection, job_ids: Sequence[int]) -> dict[int, tuple[Job, bytes | None, bytes | None]]:
-        q = self.sql
+    def _launch_rows(self, tx: Tx, job_ids: Sequence[int]) -> dict[int, tuple[Job, bytes | None, bytes | None]]:
         out: dict[int, tuple[Job, bytes | None, bytes | None]] = {}
-        rows = conn.exec_driver_sql(q(
-            "SELECT id, array_id, array_index, retries_used, infra_retries_used, kind, spec, payload "
-            "FROM jobs WHERE id IN (@)", len(job_ids)), tuple(job_ids)).all()
+        rows = tx.all("SELECT id, array_id, array_index, retries_used, infra_retries_used, kind, spec, payload "
+                      "FROM jobs WHERE id IN (@)", tuple(job_ids), len(job_ids))
         for jid, arr, index, retries, infra, kind, spec_text, payload in rows:
             key = arr if arr is not None else jid
             spec = self._specs.get(key)
             if spec is None:
                 if spec_text is None:
-                    spec_text = conn.exec_driver_sql(q("SELECT spec FROM jobs WHERE id = ?"), (key,)).scalar_one()
+                    got = tx.one("SELECT spec FROM jobs WHERE id = ?", (key,))
+                    assert got is not None
+                    spec_text = got[0]
                 spec = JobSpec.model_validate_json(spec_text) if kind != "pickle" else _pickle_spec(spec_text)
                 if len(self._specs) > 4096:
                     self._specs.clear()
@@ -299,7 +366,8 @@ class Store(HotWrites, StoreWrites):
             if arr is not None and kind == "pickle":
                 array_payload = self._array_payloads.get(arr)
                 if array_payload is None:
-                    array_payload = conn.exec_driver_sql(q("SELECT payload FROM jobs WHERE id = ?"), (arr,)).scalar()
+                    got = tx.one("SELECT payload FROM jobs WHERE id = ?", (arr,))
+                    array_payload = got[0] if got else None
                     if len(self._array_payloads) > 64:
                         self._array_payloads.clear()
                     self._array_payloads[arr] = array_payload
@@ -308,7 +376,7 @@ class Store(HotWrites, StoreWrites):
             out[jid] = (job, payload, array_payload)
         return out
 
-    def finished(self, job_id: int) -> tuple[JobState, str | None, bytes | None, str | None] | None:
+    def finished(self, job_id: int) -> Finished | None:
         """A job's state with its committed result, in one read: (state, encoding, data, error)."""
         with translated("reading a job's outcome"), self._read() as conn:
             r = conn.exec_driver_sql(self.sql(
@@ -432,15 +500,6 @@ class Store(HotWrites, StoreWrites):
     def max_job_id(self) -> int:
         with translated("reading job ids"), self._read() as conn:
             return conn.execute(select(func.max(t.jobs.c.id))).scalar() or 0
-
-
-def bulk_insert(conn: Connection, table: Any, cols: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
-    """Insert many rows through the driver's ``executemany`` (no per-row Core processing)."""
-    if not rows:
-        return
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    sql = f"INSERT INTO {table.name} ({', '.join(cols)}) VALUES ({', '.join([mark] * len(cols))})"
-    conn.exec_driver_sql(sql, rows)
 
 
 def _pickle_spec(text: str) -> JobSpec:

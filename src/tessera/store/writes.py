@@ -14,6 +14,7 @@ from tessera.models.job import Attempt
 from tessera.models.states import TERMINAL, JobState, Reason
 from tessera.store import schema as t
 from tessera.store.engine import translated
+from tessera.store.hot import Sql, Tx
 from tessera.store.records import Move
 
 _ACTIVE = (JobState.STARTING.value, JobState.RUNNING.value)
@@ -28,7 +29,9 @@ class StoreWrites:
 
     engine: Any  # provided by Store
 
-    def _count_elements(self, conn: Connection, ends: Iterable[tuple[int | None, JobState]], now: float,
+    sql: Sql  # provided by Store
+
+    def _count_elements(self, tx: Tx, ends: Iterable[tuple[int | None, JobState]], now: float,
                         ended: list[int] | None = None) -> None:
         raise NotImplementedError  # provided by HotWrites
 
@@ -68,19 +71,8 @@ class StoreWrites:
                 {"job_id": m.job_id, "at": now, "src": cur[m.job_id].state, "dst": m.dst.value,
                  "reason": m.reason.value if m.reason else None, "detail": m.detail} for m in ok])
             ends = [(cur[m.job_id].array_id, m.dst) for m in ok if m.dst in TERMINAL and cur[m.job_id].array_id]
-            self._count_elements(conn, ends, now)
+            self._count_elements(Tx.on(conn, self.sql), ends, now)
             return [m.job_id for m in ok]
-
-    def set_reasons(self, reasons: Iterable[tuple[int, Reason, str | None]]) -> None:
-        """Update why waiting jobs wait (no event: the state does not change)."""
-        rows = [{"_id": i, "_why": r.value, "_detail": d} for i, r, d in reasons]
-        if not rows:
-            return
-        with translated("recording reasons"), self._write() as conn:
-            c = t.jobs.c
-            conn.execute(
-                update(t.jobs).where(and_(c.id == bindparam("_id"), c.state == JobState.RUNNABLE.value))
-                .values(reason=bindparam("_why"), reason_detail=bindparam("_detail")), rows)
 
     def release_elements(self, parent_id: int, now: float | None = None) -> int:
         """Make an array's dependency-held elements runnable (those without deps of their own)."""
