@@ -23,6 +23,7 @@ from tests.chaos.conftest import check_contract, leaked, scale
 from tests.conftest import wait_for
 
 
+@pytest.mark.timeout(scale(300, 3600))
 def test_worker_kill_9_requeues_within_lease_and_resumes_from_checkpoint(
         home: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("TESSERA_CPUS", "2")
@@ -84,6 +85,7 @@ def _controller(s: Settings) -> int:
     return pid
 
 
+@pytest.mark.timeout(scale(300, 3600))
 def test_controller_kill_9_at_random_moments(background: Settings, tmp_path: Path) -> None:
     s = background
     rounds = scale(3, 50)

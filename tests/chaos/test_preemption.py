@@ -48,6 +48,7 @@ def test_sigterm_ignoring_job_is_killed_at_the_deadline_and_resumes(
     assert r["lost_s"] <= every_s + notice_s + grace_s + 1.0, r
 
 
+@pytest.mark.timeout(scale(300, 1800))
 def test_preemptions_never_increase_the_failure_attempt_count(
         home: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     n = scale(4, 20)

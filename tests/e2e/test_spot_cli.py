@@ -6,6 +6,7 @@ import json
 import sys
 from pathlib import Path
 
+from tests.conftest import wait_for
 from tests.e2e.test_cli import Run
 from tests.e2e.test_cli import tessera as tessera  # noqa: F401 - the fixture
 
@@ -34,4 +35,17 @@ def test_up_with_spot_slots_preempts_and_show_reports_it(tessera: Run, tmp_path:
     assert "lost" in shown and "saved $" in shown
     report = json.loads(tessera("spot", "report", "--json").stdout)
     assert 1 <= report["preemptions"] <= 3 and report["usd"] < report["on_demand_usd"]
+    assert "preempted" in tessera("cost").stdout  # the cost report carries the spot totals
+    assert json.loads(tessera("cost", "--json").stdout)["spot"]["preemptions"] == report["preemptions"]
     assert json.loads(out.read_text())["starts"][1][1] > 0
+
+
+def test_show_prints_the_progress_of_a_running_job(tessera: Run, tmp_path: Path) -> None:  # noqa: F811
+    marker = str(tmp_path / "m")
+    p = tessera("submit", "--json", "--function", "tests.chaos.jobs:steps", "--args", json.dumps([400, 0.05, marker]))
+    jid = json.loads(p.stdout)["id"]
+    wait_for(lambda: Path(f"{marker}.1").exists() and int(Path(f"{marker}.1").read_text() or 0) >= 3, 60,
+             "the job to make progress")
+    shown = tessera("show", str(jid)).stdout
+    assert "progress" in shown and "%" in shown, shown
+    tessera("cancel", str(jid))

@@ -166,6 +166,10 @@ def job_costs(store: Any, jobs: list[Any]) -> dict[int, dict[str, Any]]:
 
     if not jobs:
         return {}
+    from tessera.remote import RemoteStore
+
+    if isinstance(store, RemoteStore):  # TESSERA_URL: the server prices them
+        return store.job_costs(jobs)
     total = detect(Settings.load())
     costs = _costs(store, total, job_ids=[j.id for j in jobs])
     rate = db.rates(store)[-1]
@@ -228,7 +232,9 @@ def cost(
     tot = {"usd": sum(c.usd for c in costs), "waste_usd": sum(c.usd for c in costs if c.waste),
            "attempts": len(costs)}
     if as_json:
-        print(render.dumps({"by": by, "groups": rows, "total": tot}))
+        from tessera.cli.spot import cost_summary
+
+        print(render.dumps({"by": by, "groups": rows, "total": tot, "spot": cost_summary(store)}))
         return
     t = Table(title=f"cost by {by}", header_style="bold")
     for col in (by.upper(), "USD", "WASTE USD", "ATTEMPTS", "SECONDS"):
@@ -237,6 +243,10 @@ def cost(
         t.add_row(str(r[by]), f"{r['usd']:.6f}", f"{r['waste_usd']:.6f}", str(r["attempts"]), f"{r['seconds']:.1f}")
     t.add_row("[bold]total[/]", f"{tot['usd']:.6f}", f"{tot['waste_usd']:.6f}", str(tot["attempts"]), "")
     render.console.print(t)
+    from tessera.cli.spot import cost_lines
+
+    for line in cost_lines(store):
+        render.console.print(line)
 
 
 @cost_app.command("price")

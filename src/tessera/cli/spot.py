@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Annotated, Any
@@ -11,6 +12,8 @@ import typer
 from tessera.cli import render
 from tessera.config import Settings
 from tessera.errors import SpecError
+from tessera.remote import RemoteStore
+from tessera.runtime.env import PROGRESS_NAME
 from tessera.spot import ledger
 from tessera.spot.schedule import parse_rate, parse_trace
 from tessera.store import Store
@@ -61,19 +64,54 @@ def _fmt(v: Any, unit: str = "", digits: int = 2) -> str:
     return f"{v:.{digits}f}{unit}" if isinstance(v, float) else f"{v}{unit}"
 
 
-def lines(store: Store, job_ids: list[int]) -> list[str]:
-    """What ``tessera show`` adds for a job that ran on capacity classes (nothing otherwise)."""
+def progress_line(scratch_dir: Path, attempt_id: int) -> list[str]:
+    """The progress the attempt last recorded with ``ctx.progress`` (while its scratch dir exists)."""
+    try:
+        got = json.loads((scratch_dir / str(attempt_id) / PROGRESS_NAME).read_text())
+        return [f"  progress  {float(got['fraction']):.0%} at {render.fmt_time(float(got['at']))}"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+
+
+def lines(store: Store, job_ids: list[int], scratch_dir: Path | None = None) -> list[str]:
+    """What ``tessera show`` adds: the latest attempt's progress, and for a job that ran on
+    capacity classes its preemptions, work lost and cost (nothing otherwise)."""
+    out: list[str] = []
+    if isinstance(store, RemoteStore):  # a client of a server (TESSERA_URL): the ledger is the server's
+        return out
+    if scratch_dir is not None and len(job_ids) == 1:
+        attempts = store.attempts(job_ids[0])
+        if attempts:
+            out += progress_line(scratch_dir, attempts[-1].id)
     s = ledger.summary(store, job_ids)
     if not s["attempts"]:
-        return []
-    out = [f"  spot      {s['spot_attempts']} of {s['attempts']} attempts on spot, {s['preemptions']} preempted"
+        return out
+    out += [f"  spot      {s['spot_attempts']} of {s['attempts']} attempts on spot, {s['preemptions']} preempted"
            + (f", {s['fallbacks']} on-demand fallback(s)" if s["fallbacks"] else "")]
     if s["preemptions"]:
         out.append(f"  lost      {_fmt(s['lost_s_total'], ' s')} of work (${_fmt(s['lost_usd_total'], '', 5)}), "
                    f"mean {_fmt(s['lost_s_mean'], ' s')} per preemption; recovery mean {_fmt(s['recovery_s_mean'], ' s')}")
-    out.append(f"  cost      ${_fmt(s['usd'], '', 5)} vs ${_fmt(s['on_demand_usd'], '', 5)} on demand "
+    out.append(f"  spot cost ${_fmt(s['usd'], '', 5)} vs ${_fmt(s['on_demand_usd'], '', 5)} on demand "
                f"(saved ${_fmt(s['saved_usd'], '', 5)})")
     return out
+
+
+def cost_summary(store: Store) -> dict[str, Any] | None:
+    """The spot totals for ``tessera cost``: None when nothing ran on capacity classes (or remote)."""
+    if isinstance(store, RemoteStore):
+        return None
+    s = ledger.summary(store)
+    return s if s["attempts"] else None
+
+
+def cost_lines(store: Store) -> list[str]:
+    s = cost_summary(store)
+    if s is None:
+        return []
+    return [f"spot: {s['spot_attempts']} of {s['attempts']} attempts on spot, {s['preemptions']} preempted, "
+            f"{_fmt(s['lost_s_total'], ' s')} of work lost (${_fmt(s['lost_usd_total'], '', 5)}); "
+            f"${_fmt(s['usd'], '', 5)} against ${_fmt(s['on_demand_usd'], '', 5)} on demand "
+            f"(saved ${_fmt(s['saved_usd'], '', 5)}); `tessera spot report` for more"]
 
 
 @app.command("report")
