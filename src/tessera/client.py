@@ -143,10 +143,10 @@ class Client:
             embedded = daemon.running_pid(self.settings) is None
         if embedded:
             self._start_embedded()
-        else:
+        elif isinstance(self.store, Store):  # a background controller here (not a server): a Ray one's cluster
             from tessera.executors.factory import submit_capacity
 
-            self.total = submit_capacity(self.settings, self.store)  # a Ray controller's cluster, say
+            self.total = submit_capacity(self.settings, self.store)
 
     # ------------------------------------------------------------------ lifecycle
 
