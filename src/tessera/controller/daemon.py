@@ -56,12 +56,27 @@ def running_pid(settings: Settings) -> int | None:
         try:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except BlockingIOError:
-            text = settings.lock_path.read_text().strip()
-            return int(text) if text.isdigit() else -1
+            return _locked_pid(settings)
         fcntl.flock(fd, fcntl.LOCK_UN)
         return None
     finally:
         os.close(fd)
+
+
+def _locked_pid(settings: Settings, wait_s: float = 2.0) -> int:
+    """The pid a controller writes right after taking the lock. Never a placeholder such as -1 or 0:
+    ``os.kill`` reads those as "every process" or "this process group"."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        text = settings.lock_path.read_text().strip()
+        if text.isdigit() and int(text) > 1:
+            return int(text)
+        if time.monotonic() > deadline:
+            raise ControllerError(
+                f"a controller holds {settings.lock_path} but has not written its pid",
+                f"see {settings.home / 'controller.log'}; if no tessera process runs, remove the lock file",
+            )
+        time.sleep(0.01)
 
 
 def poke(settings: Settings) -> None:
@@ -107,7 +122,7 @@ def ensure_running(settings: Settings, timeout_s: float = 15.0) -> int:
 def stop(settings: Settings, timeout_s: float = 30.0) -> int | None:
     """Stop the background controller (its running attempts are requeued); returns its pid."""
     pid = running_pid(settings)
-    if not pid or pid < 0:
+    if pid is None:
         return None
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGTERM)
