@@ -322,7 +322,7 @@ def show(job_id: str, as_json: Annotated[bool, typer.Option("--json")] = False) 
                             "events": [render.event_dict(e) for e in events], **cost}))
     else:
         render.show(job, attempts, events, elements)
-        for line in spot_cli.lines(store, [job.id]):
+        for line in spot_cli.lines(store, [job.id]) if not isinstance(store, RemoteStore) else []:
             render.console.print(line)
         if cost:
             render.console.print(f"  cost      {cost['detail']}")
