@@ -327,7 +327,8 @@ def show(job_id: str, as_json: Annotated[bool, typer.Option("--json")] = False) 
                             "events": [render.event_dict(e) for e in events], **cost}))
     else:
         render.show(job, attempts, events, elements)
-        for line in spot_cli.lines(store, [job.id], _settings().scratch_dir):
+        spot_lines = [] if isinstance(store, RemoteStore) else spot_cli.lines(store, [job.id], _settings().scratch_dir)
+        for line in spot_lines:
             render.console.print(line)
         if cost:
             render.console.print(f"  cost      {cost['detail']}")
