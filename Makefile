@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test lint bench chaos soak clean postgres web chromium
+.PHONY: setup run demo test lint bench chaos soak clean postgres web chromium
 
 setup: $(STAMP)
 
@@ -39,8 +39,24 @@ chromium:
 # The demo job file on this machine, in a fresh TESSERA_HOME unless one is set; stops its controller.
 run: setup
 	@home=$${TESSERA_HOME:-$$(mktemp -d)}; export TESSERA_HOME=$$home; \
+	  $(BIN)/tessera run examples/seismic_survey.yaml; rc=$$?; \
+	  if [ $$rc -eq 0 ]; then \
+	    echo; echo "The stacked image:"; \
+	    $(BIN)/tessera workflow outputs seismic-survey plot --copy-to out/; \
+	    job=$$($(BIN)/tessera workflow show seismic-survey --json | $(BIN)/python -c \
+	      'import json, sys; print(next(s["job_id"] for s in json.load(sys.stdin)["steps"] if s["step"] == "migrate"))'); \
+	    echo; echo "Where the migration ran (tessera explain $$job):"; \
+	    $(BIN)/tessera explain $$job | sed -n '/^Placement/,$$p'; \
+	    echo; $(BIN)/tessera cost --by array; \
+	  fi; \
+	  $(BIN)/tessera down >/dev/null; \
+	  echo "state kept in $$home (TESSERA_HOME=$$home $(BIN)/tessera ls)"; exit $$rc
+
+# The core engine's demo: an array, a dependency chain and a job that fails once and is retried.
+demo: setup
+	@home=$${TESSERA_HOME:-$$(mktemp -d)}; export TESSERA_HOME=$$home; \
 	  $(BIN)/tessera run examples/demo.yaml; rc=$$?; \
-	  $(BIN)/tessera show 1 >/dev/null; $(BIN)/tessera down >/dev/null; \
+	  $(BIN)/tessera down >/dev/null; \
 	  echo "state kept in $$home (TESSERA_HOME=$$home $(BIN)/tessera ls)"; exit $$rc
 
 test: setup postgres chromium

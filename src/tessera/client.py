@@ -113,6 +113,10 @@ class Client:
             embedded = daemon.running_pid(self.settings) is None
         if embedded:
             self._start_embedded()
+        else:
+            from tessera.executors.factory import submit_capacity
+
+            self.total = submit_capacity(self.settings, self.store)  # a Ray controller's cluster, say
 
     # ------------------------------------------------------------------ lifecycle
 

@@ -15,10 +15,11 @@ from typing import Any
 from tessera.config import Settings
 from tessera.errors import ControllerError, NotFoundError, SpecError, TesseraError
 from tessera.models.job import Attempt, Event, Job
+from tessera.models.spec import JobSpec
 from tessera.models.states import JobState
 from tessera.scheduler.decide import Capacity
 from tessera.server.wire import attempt_from_json, b64, event_from_json, job_from_json, unb64
-from tessera.store import NewJob, Store
+from tessera.store import Store
 
 PAGE = 1000
 
@@ -165,6 +166,13 @@ class RemoteStore(Store):
         cap = self.call("GET", "/hardware", params={"profiles": 0})["capacity"]
         return Capacity(cpus=float(cap["cpus"]), memory_mb=int(cap["memory_mb"]), gpus=tuple(range(cap["gpus"])))
 
+    def job_costs(self, jobs: Sequence[Job]) -> dict[int, dict[str, Any]]:
+        """``tessera.cli.cost.job_costs`` computed by the server."""
+        if not jobs:
+            return {}
+        got = self.call("GET", "/costs/jobs", params={"id": [j.id for j in jobs]})["items"]
+        return {int(k): v for k, v in got.items()}
+
     def log_chunk(self, ref: str, stream: str = "stdout", attempt: int | None = None, offset: int = 0) -> dict[str, Any]:
         params: dict[str, Any] = {"stream": stream, "offset": offset}
         if attempt is not None:
@@ -183,15 +191,17 @@ class RemoteStore(Store):
 
     # ---------------------------------------------------------------- writes
 
-    def submit(self, items: Sequence[NewJob], now: float | None = None, **_: Any) -> list[int]:
-        """Send the jobs as a batch; the server checks them again (feasibility, dependencies, project)."""
+    def submit_specs(self, specs: Sequence[JobSpec], element_payloads: dict[int, tuple[bytes, ...]] | None = None,
+                     **_: Any) -> list[int]:
+        """Send the jobs as one batch; the server checks them (feasibility, dependencies, project),
+        places and budgets them as ``tessera.submit`` does locally, and stores them."""
         jobs = []
-        for item in items:
-            d = item.spec.model_dump(mode="json", exclude={"payload"}, exclude_defaults=True)
-            if item.spec.payload is not None:
-                d["payload_b64"] = b64(item.spec.payload)
-            if item.element_payloads is not None:
-                d["element_payloads_b64"] = [b64(p) for p in item.element_payloads]
+        for i, spec in enumerate(specs):
+            d = spec.model_dump(mode="json", exclude={"payload"}, exclude_defaults=True)
+            if spec.payload is not None:
+                d["payload_b64"] = b64(spec.payload)
+            if element_payloads and i in element_payloads:
+                d["element_payloads_b64"] = [b64(p) for p in element_payloads[i]]
             jobs.append(d)
         return [int(i) for i in self.call("POST", "/jobs/batch", json={"jobs": jobs})["ids"]]
 

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from tessera.errors import CycleError, InfeasibleError, NotFoundError, SpecError
 from tessera.models.job import parse_ref
 from tessera.models.spec import JobSpec
+from tessera.remote import RemoteStore
 from tessera.scheduler.decide import Capacity, fits_at_all
 from tessera.store import NewJob, Store
 
@@ -38,6 +39,8 @@ def submit(
     """Validate and store jobs in one transaction. Dependencies name job ids (``12``, ``12_3``) or,
     within one batch, the ``name`` of an earlier or later job of the batch; returns the ids.
     Jobs with variants are placed first, then budgets apply (their messages go to ``notes``)."""
+    if isinstance(store, RemoteStore):  # TESSERA_URL: the server does all of this on its side
+        return store.submit_specs(specs, element_payloads)
     batch_names = {s.name: i for i, s in enumerate(specs) if s.name}
     order = _topological(specs, batch_names)
     position = {old: new for new, old in enumerate(order)}
@@ -65,7 +68,10 @@ def submit(
 
 def _cost_hooks(store: Store, specs: Sequence[JobSpec], total: Capacity,
                 notes: list[str] | None) -> tuple[list[JobSpec], list[bool]]:
-    """Placement (jobs with variants) and budgets (projects with one): see ``tessera.cost.guard``."""
+    """Placement (jobs with variants) and budgets (projects with one): see ``tessera.cost.guard``.
+    A remote store (``TESSERA_URL``) has no database here: the server applies them when it submits."""
+    if getattr(store, "engine", None) is None:
+        return list(specs), [False] * len(specs)
     if any(s.placement is not None for s in specs):
         from tessera.placement.apply import place
 

@@ -21,37 +21,37 @@ def attempt_env() -> dict[str, str | None]:
     return {k: os.environ.get(k) for k in keys}
 
 
-def count_with_checkpoint(directory: str, steps: int, die_at: int) -> dict[str, int]:
-    """Count to ``steps``, checkpointing each step under ``directory`` (one file per job). The first
-    attempt kills its own process at step ``die_at`` (a lost worker); the next resumes there."""
-    path = Path(directory) / f"job-{os.environ['TESSERA_JOB_ID']}.json"
-    state = json.loads(path.read_text()) if path.exists() else {"step": 0, "resumed_from": 0}
+def count_with_checkpoint(steps: int, die_at: int) -> dict[str, int]:
+    """Count to ``steps``, checkpointing each step with ``tessera.context()``. The first attempt
+    kills its own process at step ``die_at`` (a lost worker); the next resumes from the checkpoint."""
+    import tessera
+
+    ctx = tessera.context()
+    state = ctx.restore({"step": 0, "resumed_from": 0})
     if state["step"]:
         state["resumed_from"] = state["step"]
-    attempt = int(os.environ["TESSERA_ATTEMPT_NUMBER"])
     while state["step"] < steps:
         state["step"] += 1
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(state))
-        tmp.replace(path)  # atomic: a checkpoint is whole or absent
-        if attempt == 1 and state["step"] == die_at:
+        ctx.checkpoint(state)
+        if ctx.attempt == 1 and state["step"] == die_at:
             os.kill(os.getpid(), signal.SIGKILL)
-    return {**state, "attempt": attempt}
+    return {**state, "attempt": ctx.attempt}
 
 
-def count_slowly(directory: str, steps: int, step_s: float) -> dict[str, int]:
-    """Count to ``steps``, one step every ``step_s`` seconds, checkpointing each step (one file per
-    job); an attempt that finds a checkpoint resumes from it."""
+def count_slowly(progress: str, steps: int, step_s: float) -> dict[str, int]:
+    """Count to ``steps``, one step every ``step_s`` seconds, checkpointing each step with
+    ``tessera.context()`` and noting the step in the file ``progress`` (for the test to watch)."""
     import time
 
-    path = Path(directory) / f"job-{os.environ['TESSERA_JOB_ID']}.json"
-    state = json.loads(path.read_text()) if path.exists() else {"step": 0, "resumed_from": 0}
+    import tessera
+
+    ctx = tessera.context()
+    state = ctx.restore({"step": 0, "resumed_from": 0})
     if state["step"]:
         state["resumed_from"] = state["step"]
     while state["step"] < steps:
         time.sleep(step_s)
         state["step"] += 1
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(state))
-        tmp.replace(path)
-    return {**state, "attempt": int(os.environ["TESSERA_ATTEMPT_NUMBER"])}
+        ctx.checkpoint(state)
+        Path(progress).write_text(json.dumps(state))
+    return {**state, "attempt": ctx.attempt}

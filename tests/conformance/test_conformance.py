@@ -111,11 +111,11 @@ def test_logical_gpus(client: Client) -> None:
     assert none.result(60) == []
 
 
-def test_lost_worker_resumes_from_checkpoint(client: Client, tmp_path: Path) -> None:
+def test_lost_worker_resumes_from_checkpoint(client: Client) -> None:
     """The first attempt's process dies at step 3 of 5: the attempt is lost, requeued on the
-    infrastructure budget, and the second attempt resumes from the checkpoint it left."""
-    h = client.submit_spec({"function": "tests.conformance.jobs:count_with_checkpoint",
-                            "args": [str(tmp_path), 5, 3]})
+    infrastructure budget, and the second attempt resumes from the checkpoint it left
+    (``tessera.context().checkpoint``/``restore``)."""
+    h = client.submit_spec({"function": "tests.conformance.jobs:count_with_checkpoint", "args": [5, 3]})
     assert h.result(120) == {"step": 5, "resumed_from": 3, "attempt": 2}
     job = h.job
     assert (job.attempts, job.retries_used, job.infra_retries_used) == (2, 0, 1)
@@ -126,3 +126,19 @@ def test_lost_worker_resumes_from_checkpoint(client: Client, tmp_path: Path) -> 
 def test_infeasible_job_is_refused(client: Client) -> None:
     with pytest.raises(InfeasibleError, match="asks for 4096 CPUs"):
         client.submit_spec({"command": ["true"], "cpus": 4096})
+
+
+def test_attempt_environment_is_put_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a job does to os.environ does not leak into the next job on the same worker process."""
+    import os
+
+    from tessera.executors.worker import _restore_env
+
+    monkeypatch.setenv("TESSERA_TEST_KEEP", "1")
+    monkeypatch.setenv("TESSERA_TEST_CHANGED", "before")
+    saved = dict(os.environ)
+    os.environ["TESSERA_TEST_ADDED"] = "x"
+    os.environ["TESSERA_TEST_CHANGED"] = "after"
+    del os.environ["TESSERA_TEST_KEEP"]
+    _restore_env(saved)
+    assert dict(os.environ) == saved

@@ -1,6 +1,6 @@
-"""Ray only: a spot node lost mid-run. Its attempt is lost (or preempted, where the engine has the
-preemption path), requeued on the infrastructure budget, and resumes from its checkpoint on a node
-that is still there. The spot node is a real raylet added to the session's cluster and killed."""
+"""Ray only: a spot node lost mid-run. Its attempt is preempted (the spot path: requeued at no cost
+to any retry budget) and resumes from its checkpoint on a node that is still there. The spot node
+is a real raylet added to the session's cluster, then killed."""
 
 from __future__ import annotations
 
@@ -45,8 +45,8 @@ def test_spot_node_lost_mid_run_requeues_and_resumes(ray_cluster: Any, ray_clien
         strategy = NodeAffinitySchedulingStrategy(head, soft=False)
         blockers = [hold.options(scheduling_strategy=strategy).remote(600) for _ in range(2)]
         h = ray_client.submit_spec({"function": "tests.conformance.jobs:count_slowly",
-                                    "args": [str(tmp_path), 6, 0.5]})
-        ckpt = tmp_path / f"job-{h.id}.json"
+                                    "args": [str(tmp_path / "progress"), 6, 0.5]})
+        ckpt = tmp_path / "progress"
         wait_for(lambda: ckpt.exists() and json.loads(ckpt.read_text())["step"] >= 2, 120, "two checkpoints")
         ray_cluster.remove_node(spot, allow_graceful=False)
         spot = None
@@ -57,11 +57,10 @@ def test_spot_node_lost_mid_run_requeues_and_resumes(ray_cluster: Any, ray_clien
         got = h.result(180)
         assert got["resumed_from"] >= 2 and got["step"] == 6 and got["attempt"] == 2
         job = h.job
-        assert job.state is JobState.SUCCEEDED and job.retries_used == 0
+        assert (job.state, job.retries_used, job.infra_retries_used) == (JobState.SUCCEEDED, 0, 0)
         first = ray_client.store.attempts(h.id)[0]
-        assert first.state in ("lost", "preempted")
-        assert first.reason in ("worker_lost", "preempted")
-        assert job.infra_retries_used == 1 or first.state == "preempted"
+        assert (first.state, first.reason) == ("preempted", "preempted")
+        assert "preempted" in [e.dst for e in ray_client.store.events(h.id)]
         # The executor found the node through Ray's state API, and saw its spot marker.
         assert f"attempt {first.id} of job {h.id} lost with its spot node" in caplog.text
     finally:

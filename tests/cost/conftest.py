@@ -10,6 +10,7 @@ import pytest
 import typer
 
 from tessera.cli.cost import install
+from tests.server.conftest import server  # noqa: F401 - the server tests' in-process server, for /costs
 
 PROFILES = Path(__file__).resolve().parents[2] / "benchmarks" / "profiles"
 

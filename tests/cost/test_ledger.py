@@ -88,7 +88,7 @@ def test_attempts_the_spot_side_ran_on_spot_are_priced_at_spot(home: Path) -> No
     with Client(home=str(home), cpus=2) as c:
         db.add_rate(c.store, Rate(0.0, "box", 36.0, 12.0, cpus=2, memory_mb=4096, gpus=0))
         c.submit(fixtures.sleep_for, 0.05).result(timeout=120)
-        c.submit(fixtures.sleep_for, 0.05).result(timeout=120)
+        c.submit(fixtures.sleep_for, 0.05, tags={"capacity": "spot"}).result(timeout=120)  # asked; ran on demand
         first, second = sorted(a.id for a in c.store.attempts())
         with c.store.engine.begin() as conn:  # the spot side's table if it is there, else its two key columns
             conn.exec_driver_sql("CREATE TABLE IF NOT EXISTS spot_attempts (attempt_id INTEGER PRIMARY KEY, "

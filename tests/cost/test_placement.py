@@ -112,6 +112,7 @@ def test_apply_choice_rewrites_resources_device_and_records_the_decision() -> No
     out = apply_choice(spec, choice)
     assert out.resources.gpus == 1 and out.params["device"] == "cuda:0" and out.env["TESSERA_VARIANT"] == "gpu"
     assert out.placement is not None and out.placement.chosen and out.placement.chosen["variant"] == "gpu"
+    assert out.tags["tessera.work_s"] == "0.2"  # the spot side's deadline slack reads the prediction
 
 
 def test_variant_and_size_parsing() -> None:

@@ -8,6 +8,7 @@ from scipy.special import exp1
 
 from tessera.domains import reservoir as R
 from tessera.errors import SpecError
+from tessera.kernels import run_job
 
 MD = R.MILLIDARCY
 
@@ -84,3 +85,17 @@ def test_bad_input_is_refused_with_a_fix(change: dict, match: str) -> None:
     with pytest.raises(SpecError, match=match) as info:
         R.simulate(R.Rock(permeability=k), change.get("wells", []), 1e7, change.get("dt", 1.0), 2)
     assert "To fix:" in str(info.value)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_pressure_kernel_agrees_with_scipy_cg(backend: str, dtype: str) -> None:
+    if backend == "torch":
+        pytest.importorskip("torch")
+    out = run_job("pressure", {"size": 40, "iterations": 30, "repeat": 1, "backend": backend,
+                               "dtype": dtype})  # fmt: skip
+    assert out["ok"] is True and out["checksum"] != 0.0, out
+    n, nnz = 40 * 40, 5 * 40 * 40 - 4 * 40
+    item = 4 if dtype == "float32" else 8
+    assert out["flops"] == 30 * (2 * nnz + 12 * n)
+    assert out["bytes"] == 30 * (nnz * (item + 8) + 10 * n * item)

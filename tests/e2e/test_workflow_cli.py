@@ -76,6 +76,19 @@ def test_bad_workflows_exit_2_and_store_nothing(tessera: Run, tmp_path: Path) ->
     assert "--resume applies to workflows" in tessera("run", str(jobfile), "--resume", check=2).stderr
 
 
+def test_check_a_workflow_without_running_it(tessera: Run, tmp_path: Path) -> None:  # noqa: F811
+    path = tmp_path / "squares.yaml"
+    path.write_text(WORKFLOW)
+    out = tessera("workflow", "check", str(path)).stdout
+    assert "sq x5: test.square" in out and "items <- sq.out (gather); after afterok:squares.sq" in out
+    assert "after afternotok:squares.total" in out and "3 steps, valid" in out
+    checked = json.loads(tessera("workflow", "check", str(path), "--json").stdout)
+    assert [len(s["keys"]) for s in checked] == [5, 1, 1]
+    assert json.loads(tessera("ls", "--json").stdout) == []  # nothing was submitted
+    path.write_text(WORKFLOW.replace("sq.out", "sq.nope"))
+    assert "has no output 'nope'" in tessera("workflow", "check", str(path), check=2).stderr
+
+
 def test_components_ls_and_show(tessera: Run) -> None:  # noqa: F811
     listed = json.loads(tessera("components", "ls", "--json").stdout)
     names = {c["name"] for c in listed}

@@ -16,8 +16,13 @@ pytestmark = [
 ]
 
 
-def test_wave_kernel_on_cuda_agrees_with_reference() -> None:
-    out = run_job("wave", {"size": 256, "steps": 100, "device": "cuda", "repeat": 2})
+@pytest.mark.parametrize(
+    "name,params",
+    [("wave", {"size": 256, "steps": 100}), ("mc_option", {"paths": 100_000, "steps": 4}),
+     ("pressure", {"size": 128, "iterations": 40})],
+)  # fmt: skip
+def test_domain_kernels_on_cuda_agree_with_reference(name: str, params: dict) -> None:
+    out = run_job(name, {**params, "device": "cuda", "repeat": 2})
     assert out["device"] == "cuda:0" and out["ok"] is True, out
 
 

@@ -222,3 +222,19 @@ def test_file_names_and_extensions_survive(client: Client, tmp_path: Path) -> No
     ref = run.refs("write", "doc")[0]
     assert ref.name == "doc.txt" and ref.suffix == ".txt"
     assert [sorted(o) for o in run.outputs("write")] == [["doc"]]
+
+
+def test_kernel_steps_and_variants(client: Client) -> None:
+    run = submit(client, {"name": "kern", "steps": [
+        {"name": "plain", "component": "kernel.matmul", "params": {"n": 48, "repeat": 1}},
+        {"name": "placed", "component": "kernel.matmul", "params": {"n": 48, "repeat": 1},
+         "variants": [{"name": "small", "cpus": 1}, {"name": "wide", "cpus": 2}]},
+        {"name": "figures", "component": "json.gather", "inputs": {"items": ["plain.result", "placed.result"]}},
+    ]})
+    assert run.wait(TIMEOUT) == "succeeded", run.states()
+    plain, placed = run.value("figures")
+    assert plain["kernel"] == "matmul" and plain["ok"] is True and plain["device"] == "cpu"
+    assert placed["ok"] is True and placed["params"]["n"] == 48
+    job = client.store.job(str(next(s.job_id for s in run.record.steps if s.step == "placed")))
+    assert job.spec.placement is not None and job.spec.placement.chosen is not None
+    assert job.spec.env["TESSERA_VARIANT"] == job.spec.placement.chosen["variant"]

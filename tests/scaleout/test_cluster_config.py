@@ -10,7 +10,6 @@ import pytest
 import yaml
 
 from tessera.cluster.launcher import (
-    FALLBACK,
     ClusterPlan,
     InstanceType,
     build,
@@ -39,7 +38,7 @@ def test_default_plan_has_head_cpu_gpu_and_spot_types_and_passes_rays_checks() -
 
 
 def test_sizes_come_from_the_catalog() -> None:
-    types = {**FALLBACK, "x.big": InstanceType("x.big", 64, 256.0, 8)}
+    types = {**catalog(), "x.big": InstanceType("x.big", 64, 256.0, 8)}
     cfg = build(ClusterPlan(gpu="x.big", max_gpu_workers=2), types=types)
     assert cfg["available_node_types"]["gpu"]["resources"] == {"CPU": 64, "GPU": 8}
     assert cfg["available_node_types"]["gpu"]["max_workers"] == 2

@@ -39,7 +39,7 @@ class Bare:
     def __init__(self, home: Path) -> None:
         s = Settings.load(home=home)
         self.store = Store(s.db_url)
-        self.ctx = Context(settings=s, store=self.store, total=detect(s), poke=lambda _deps: None,
+        self.ctx = Context(settings=s, store=self.store, total=detect(s), poke=lambda *_: None,
                            allowed_hosts=loopback_names({"testserver"}), limiter=RateLimiter(0, 0),
                            auth_limiter=RateLimiter(0, 0))
         self.secret = tokens.create(self.store, "fuzz", "default", "admin")[1]

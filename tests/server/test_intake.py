@@ -36,7 +36,7 @@ def test_groups_keep_names_and_references_apart() -> None:
 def intake(home: Path) -> tuple[Intake, Store]:
     s = Settings.load()
     store = Store(s.db_url)
-    return Intake(store, detect(s), GroupWriter(store), lambda _deps: None), store
+    return Intake(store, detect(s), GroupWriter(store), lambda *_: None), store
 
 
 def test_concurrent_submissions_keep_their_own_ids_and_errors(intake: tuple[Intake, Store]) -> None:

@@ -36,11 +36,10 @@ def tessera(home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iter
 
 
 test_submit_wait_show_logs = local.test_submit_wait_show_logs
-test_function_and_array = local.test_function_and_array
 test_run_file_all_succeed = local.test_run_file_all_succeed
 test_cancel = local.test_cancel
-test_unknown_job_exits_2 = local.test_unknown_job_exits_2
-# (the rest of tests/e2e/test_cli.py passes too against a server; these keep the suite short)
+# (the rest of tests/e2e/test_cli.py passes too against a server, e.g. test_function_and_array;
+# these keep the suite short: each CLI call is a fresh Python process)
 
 
 def test_bad_submit_exits_2_and_stores_nothing(tessera: local.Run) -> None:

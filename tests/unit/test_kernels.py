@@ -140,7 +140,7 @@ def test_threaded_separable_is_exact(threads: int) -> None:
 
 
 def test_registry_lists_every_kernel() -> None:
-    assert set(REGISTRY) == {"matmul", "image", "blur", "wave", "mc_option"} == set(names())
+    assert set(REGISTRY) == {"matmul", "image", "blur", "wave", "mc_option", "pressure"} == set(names())
     assert get("blur") is REGISTRY["blur"]
 
 

@@ -302,3 +302,12 @@ def test_hostile_maps_and_names() -> None:
         wf({"name": "a\nb", "component": "test.source"})
     with pytest.raises(SpecError, match="workflow name"):
         from_dict({"name": "x" * 64, "steps": [{"name": "a", "component": "test.source"}]})
+
+
+def test_every_mapped_item_is_checked_and_coerced() -> None:
+    items = list(range(20)) + ["twenty"]
+    with pytest.raises(SpecError, match="item"):
+        planned({"name": "a", "component": "test.square", "map": {"over": items}})
+    p = planned({"name": "a", "component": "test.scale", "map": {"over": [1, 2.5], "as": "factor"},
+                 "inputs": {"x": "s.out"}}, {"name": "s", "component": "test.source"})
+    assert p.step("a").items == (1.0, 2.5)  # factor is a float: the int 1 arrives as 1.0

@@ -5,6 +5,7 @@ step succeed, open a step's job and read its logs; and the dashboard's views on 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import tempfile
@@ -105,7 +106,7 @@ def test_sign_in_build_submit_and_read_logs(page: Any, live_server: LiveServer, 
     # ...and opening the file again rebuilds the same workflow
     page.get_by_label("open yaml").set_input_files(str(saved))
     page.get_by_test_id("editor-message").filter(has_text="Loaded 3 steps").wait_for()
-    assert page.get_by_test_id("yaml").inner_text().strip() == text.strip()
+    assert page.get_by_test_id("yaml").text_content().strip() == text.strip()
 
     # submit and watch each step's state live on the canvas
     page.get_by_role("button", name="Submit").click()
@@ -185,9 +186,14 @@ def test_dashboard_views_on_live_data(page: Any, live_server: LiveServer) -> Non
     # costs and hardware render what this build has, or say plainly what it lacks
     page.get_by_role("link", name="Costs").click()
     page.locator("[data-testid=costs], [data-testid=empty]").first.wait_for()
+    if page.get_by_test_id("costs").count():  # this build has the cost ledger: the jobs above are in it
+        assert "default" in page.get_by_test_id("costs").inner_text()
+        page.get_by_label("group by").select_option("queue")
+        page.get_by_test_id("costs").filter(has_text="batch").wait_for()
+    shot(page, "10-costs")
     page.get_by_role("link", name="Hardware").click()
     page.get_by_test_id("hardware").wait_for()
-    shot(page, "10-hardware")
+    shot(page, "11-hardware")
 
 
 def test_dashboard_first_load(browser: Any, live_server: LiveServer) -> None:
@@ -213,3 +219,45 @@ def test_dashboard_first_load(browser: Any, live_server: LiveServer) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     (SHOTS.parent / "first-load.json").write_text(json.dumps(timing, indent=1))
     print(f"dashboard first load: {json.dumps(timing)}")
+
+
+def test_editor_fan_out_and_variants(page: Any, live_server: LiveServer) -> None:
+    """A mapped step gathered by a list input, and variants written as the step's placement."""
+    sign_in(page, live_server.token)
+    page.goto("/#/editor")
+    page.get_by_test_id("palette-array.random").wait_for()
+    drop(page, "array.random", 120, 120)
+    drop(page, "array.stack", 520, 120)
+    # an unmapped array into list[array] alone is not enough for the planner
+    wire(page, "random", "out", "stack", "items")
+    page.get_by_role("button", name="Validate").click()
+    page.get_by_test_id("editor-message").filter(has_text="wire a mapped step").wait_for()
+
+    set_shape(page, "random", [2])
+    form = page.get_by_test_id("inspector")
+    form.get_by_label("map", exact=True).check()
+    form.get_by_label("range").fill("3")
+    form.get_by_label("map as").fill("seed")
+    page.get_by_label("workflow name").fill("browser-fan-out")
+    page.get_by_role("button", name="Validate").click()
+    page.get_by_test_id("editor-message").filter(has_text="Valid").wait_for()
+    yaml_text = page.get_by_test_id("yaml").text_content()
+    assert "map:" in yaml_text and "range: 3" in yaml_text and "as: seed" in yaml_text
+    assert page.get_by_test_id("step-random").locator(".tag").inner_text() == "map"
+
+    page.get_by_role("button", name="Submit").click()
+    page.get_by_test_id("editor-message").filter(has_text="succeeded").wait_for(timeout=300_000)
+    wf = live_server.api("GET", "/workflows")["items"][0]
+    assert wf["name"] == "browser-fan-out" and {s["name"]: s["size"] for s in wf["steps"]} == {"random": 3, "stack": None}
+    shot(page, "12-editor-fan-out")
+
+    # variants: two ways to run the stack step, written as its placement
+    page.get_by_test_id("step-stack").click()
+    form.get_by_role("button", name="Add variant").click()
+    form.get_by_role("button", name="Add variant").click()
+    yaml_text = page.get_by_test_id("yaml").text_content()
+    assert "placement:" in yaml_text and "name: cpu" in yaml_text and "name: gpu" in yaml_text
+    page.get_by_role("button", name="Validate").click()
+    # accepted where tessera has its placement engine; otherwise refused with that reason
+    page.get_by_test_id("editor-message").filter(has_text=re.compile("Valid|no placement engine")).wait_for()
+    shot(page, "13-editor-variants")

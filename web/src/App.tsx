@@ -5,14 +5,14 @@ import { go, useRoute } from "./ui/router";
 import { SignIn } from "./views/SignIn";
 import { Queues } from "./views/Queues";
 import { Jobs } from "./views/Jobs";
-import { JobPage } from "./views/JobPage";
-import { Costs } from "./views/Costs";
-import { Hardware } from "./views/Hardware";
 import { Workflows } from "./views/Workflows";
 
-// The editor (React Flow, schema forms) loads only when opened, so the dashboard's first load
-// stays small.
+// Views with charts (uPlot) and the editor (React Flow, schema forms) load when opened, so the
+// dashboard's first load carries only the queues and jobs views.
 const Editor = lazy(() => import("./editor/Editor"));
+const JobPage = lazy(() => import("./views/JobPage").then((m) => ({ default: m.JobPage })));
+const Costs = lazy(() => import("./views/Costs").then((m) => ({ default: m.Costs })));
+const Hardware = lazy(() => import("./views/Hardware").then((m) => ({ default: m.Hardware })));
 
 const NAV: [string, string][] = [
   ["queues", "Queues"],
@@ -47,11 +47,7 @@ export function App() {
       body = <Workflows key={arg ?? ""} id={arg} />;
       break;
     case "editor":
-      body = (
-        <Suspense fallback={<div className="muted">Loading the editor…</div>}>
-          <Editor />
-        </Suspense>
-      );
+      body = <Editor />;
       break;
     case "costs":
       body = <Costs />;
@@ -89,7 +85,9 @@ export function App() {
           Sign out
         </button>
       </header>
-      <main>{body}</main>
+      <main>
+        <Suspense fallback={<div className="muted">Loading…</div>}>{body}</Suspense>
+      </main>
     </div>
   );
 }

@@ -34,7 +34,7 @@ export async function validate(yaml: string): Promise<Validation> {
     await send<unknown>("POST", "/workflows/validate", { yaml });
     return { ok: true, errors: [] };
   } catch (e) {
-    if (e instanceof ApiError && (e.status === 400 || e.status === 422)) return { ok: false, errors: [e.message + (e.fix ? ` To fix: ${e.fix}` : "")] };
+    if (e instanceof ApiError && (e.status === 400 || e.status === 422)) return { ok: false, errors: [e.message + (e.fix ? `\nTo fix: ${e.fix}` : "")] };
     throw e;
   }
 }

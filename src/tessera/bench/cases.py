@@ -75,12 +75,14 @@ def sweep_cases(scale: float = 1.0) -> list[Case]:
 
 
 def domain_cases(scale: float = 1.0) -> list[Case]:
-    """The domain kernels at their benchmark sizes: the seismic stencil and Monte Carlo paths."""
+    """The domain kernels at their benchmark sizes: the seismic stencil, Monte Carlo paths and
+    the reservoir pressure solver's iterations."""
     s = scaled(512, scale)
     paths = max(1000, int(1_000_000 * scale))
     return [
         Case(f"Acoustic wave {s}x{s} (200 steps)", "wave", {"size": s, "steps": 200}, "domain"),
         Case(f"Monte Carlo option ({paths} paths)", "mc_option", {"paths": paths}, "domain"),
+        Case(f"Reservoir PCG {s}x{s} (50 iterations)", "pressure", {"size": s}, "domain"),
     ]
 
 

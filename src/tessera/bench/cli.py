@@ -47,7 +47,7 @@ def bench(
     suite: Annotated[
         str,
         typer.Option(
-            help="seed (the seed's cases), sweep (sizes per kernel), domain (wave, mc_option) "
+            help="seed (the seed's cases), sweep (sizes per kernel), domain (wave, mc_option, pressure) "
             "or full."
         ),
     ] = "seed",

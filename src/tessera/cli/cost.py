@@ -166,6 +166,10 @@ def job_costs(store: Any, jobs: list[Any]) -> dict[int, dict[str, Any]]:
 
     if not jobs:
         return {}
+    from tessera.remote import RemoteStore
+
+    if isinstance(store, RemoteStore):  # TESSERA_URL: the server prices them
+        return store.job_costs(jobs)
     total = detect(Settings.load())
     costs = _costs(store, total, job_ids=[j.id for j in jobs])
     rate = db.rates(store)[-1]

@@ -51,6 +51,15 @@ def _mount_server() -> None:
 _mount_server()
 
 
+def _mount_cost() -> None:
+    from tessera.cli.cost import install
+
+    install(app)
+
+
+_mount_cost()
+
+
 def _mount_workflows() -> None:
     from tessera.cli.workflow import components_app, workflow_app
 
@@ -62,15 +71,6 @@ _mount_workflows()
 from tessera.cli import spot as spot_cli  # noqa: E402 - mounted after the app exists
 
 app.add_typer(spot_cli.app, name="spot")
-
-
-def _mount_cost() -> None:
-    from tessera.cli.cost import install
-
-    install(app)
-
-
-_mount_cost()
 _state: dict[str, Any] = {"debug": False}
 
 
@@ -111,10 +111,12 @@ def _param_value(v: str) -> Any:
 
 
 def _submit_and_poke(s: Settings, store: Store, specs: list[Any], **kw: Any) -> list[int]:
-    if isinstance(store, RemoteStore):  # the server checks, stores and pokes its controller
-        return submit_specs(store, specs, store.capacity(), **kw)
+    if isinstance(store, RemoteStore):  # the server checks, places, budgets, stores and pokes its controller
+        return store.submit_specs(specs, **kw)
     notes: list[str] = []
-    ids = submit_specs(store, specs, detect(s), notes=notes, **kw)
+    from tessera.executors.factory import submit_capacity
+
+    ids = submit_specs(store, specs, submit_capacity(s, store), notes=notes, **kw)
     for note in notes:
         render.err_console.print(f"[yellow]budget:[/] {note}", soft_wrap=True)
     daemon.ensure_running(s)
@@ -325,9 +327,10 @@ def show(job_id: str, as_json: Annotated[bool, typer.Option("--json")] = False) 
                             "events": [render.event_dict(e) for e in events], **cost}))
     else:
         render.show(job, attempts, events, elements)
-        render.console.print(f"  cost      {cost.get('detail', '-')}")
         for line in spot_cli.lines(store, [job.id], _settings().scratch_dir):
             render.console.print(line)
+        if cost:
+            render.console.print(f"  cost      {cost['detail']}")
 
 
 @app.command()

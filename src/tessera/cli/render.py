@@ -36,17 +36,10 @@ def runtime(job: Job) -> str:
 
 
 def job_dict(job: Job) -> dict[str, Any]:
-    spec = job.spec.model_dump(mode="json", exclude={"payload"})
-    return {
-        "id": job.ref, "job_id": job.id, "name": job.name, "state": job.state.value,
-        "reason": job.reason.value if job.reason else None, "reason_detail": job.reason_detail,
-        "array_id": job.array_id, "array_index": job.array_index, "is_array": job.is_array,
-        "counts": job.counts or None, "attempts": job.attempts, "retries_used": job.retries_used,
-        "infra_retries_used": job.infra_retries_used, "exit_code": job.exit_code,
-        "submitted_at": job.submitted_at, "started_at": job.started_at, "ended_at": job.ended_at,
-        "queue": job.spec.queue, "priority": job.spec.priority, "project": job.spec.project,
-        "spec": spec,
-    }
+    """A job's JSON form: the API's (``tessera.server.wire``), so --json output and the server agree."""
+    from tessera.server.wire import job_json
+
+    return job_json(job)
 
 
 def attempt_dict(a: Attempt) -> dict[str, Any]:

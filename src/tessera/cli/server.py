@@ -34,6 +34,16 @@ def serve(
     run(Settings.load(), opts, tls_cert, tls_key)
 
 
+def _actor() -> str:
+    """Who made a change from the command line (the store's own user: whoever can open the database)."""
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli"
+
+
 def _store() -> Store:
     return Store(Settings.load().db_url)
 
@@ -50,7 +60,7 @@ def token_create(
 
     store = _store()
     tok, secret = tokens.create(store, name, project, role)
-    audit.record(store, "cli", "token.create", project, str(tok.id), {"name": name, "role": tok.role.value})
+    audit.record(store, _actor(), "token.create", project, str(tok.id), {"name": name, "role": tok.role.value})
     if as_json:
         print(json.dumps({"id": tok.id, "name": tok.name, "project": tok.project, "role": tok.role.value,
                           "token": secret}))
@@ -90,7 +100,7 @@ def token_revoke(token_id: Annotated[int, typer.Argument(help="The token's id (`
 
     store = _store()
     tok = tokens.revoke(store, token_id)
-    audit.record(store, "cli", "token.revoke", tok.project, str(tok.id), {"name": tok.name})
+    audit.record(store, _actor(), "token.revoke", tok.project, str(tok.id), {"name": tok.name})
     render.console.print(f"token {tok.id} ({tok.name}) revoked")
 
 

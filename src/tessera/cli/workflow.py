@@ -108,6 +108,34 @@ def _show(store: Store, record: records.WorkflowRecord) -> None:
     render.console.print(t)
 
 
+@workflow_app.command("check")
+def check(file: Annotated[Path, typer.Argument(help="A workflow file.")],
+          as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Check a workflow without running it: each step's component, fan-out, inputs and dependencies."""
+    from tessera.workflows.plan import compile_jobs
+
+    p = engine.prepare(wfspec.load(file))
+    compiled = {c.step: c for c in compile_jobs(p, set(), "check")}
+    rows: list[dict[str, Any]] = []
+    for ps in p.steps:
+        job = compiled[ps.name].spec
+        rows.append({
+            "step": ps.name, "component": ps.component.name, "size": len(ps.keys) if ps.mapped else None,
+            "inputs": {port: [f"{s.step}.{s.output} ({s.how})" for s in srcs] for port, srcs in ps.sources.items()},
+            "dependencies": [f"{d.kind.value}:{':'.join(d.on)}" for d in job.dependencies] if job else [],
+            "keys": list(ps.keys),
+        })
+    if as_json:
+        print(render.dumps(rows))
+        return
+    for r in rows:
+        wired = "; ".join(f"{k} <- {', '.join(v)}" for k, v in r["inputs"].items()) or "no inputs"
+        size = f" x{r['size']}" if r["size"] else ""
+        render.console.print(escape(f"{r['step']}{size}: {r['component']}; {wired}; "
+                                    f"after {', '.join(r['dependencies']) or 'nothing'}"))
+    render.console.print(f"{p.workflow.name}: {len(rows)} steps, valid")
+
+
 @workflow_app.command("ls")
 def ls(limit: Annotated[int, typer.Option(help="At most this many workflows.")] = 50,
        as_json: Annotated[bool, typer.Option("--json")] = False) -> None:

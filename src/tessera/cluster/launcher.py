@@ -7,8 +7,7 @@ and CPU, GPU and spot worker node types sized from catalog instances. Spot worke
 send their lost attempts down the preemption path. The result is checked against the JSON schema
 Ray ships (``ray/autoscaler/ray-schema.json``) before it is written.
 
-Instances come from the ``cost`` catalog (``tessera.cost.catalog``) when it is installed, else from
-the small table ``FALLBACK`` below (types and sizes only; no prices are claimed there).
+Instance types and sizes come from tessera's instance catalog (``tessera.cost.catalog``).
 """
 
 from __future__ import annotations
@@ -35,18 +34,6 @@ class InstanceType:
     gpus: int = 0
 
 
-# The AWS types these defaults name (sizes from AWS's published specifications).
-FALLBACK: dict[str, InstanceType] = {i.type: i for i in (
-    InstanceType("m6i.large", 2, 8.0),
-    InstanceType("m6i.xlarge", 4, 16.0),
-    InstanceType("c6i.2xlarge", 8, 16.0),
-    InstanceType("c6i.4xlarge", 16, 32.0),
-    InstanceType("g5.xlarge", 4, 16.0, 1),
-    InstanceType("g5.12xlarge", 48, 192.0, 4),
-    InstanceType("p4d.24xlarge", 96, 1152.0, 8),
-)}
-
-
 @dataclass(frozen=True)
 class ClusterPlan:
     """The choices behind one cluster YAML."""
@@ -71,11 +58,10 @@ class ClusterPlan:
 
 
 def catalog(home: Path | None = None) -> dict[str, InstanceType]:
-    """Instance types from the ``cost`` catalog when present, else ``FALLBACK``."""
-    try:
-        from tessera.cost import catalog as cost_catalog  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:
-        return FALLBACK
+    """Instance types from tessera's instance catalog (``tessera catalog ls``; a refreshed copy in
+    ``home`` takes precedence over the packaged one)."""
+    from tessera.cost import catalog as cost_catalog
+
     cat = cost_catalog.load(home)
     return {t: InstanceType(i.type, int(i.vcpus), float(i.memory_gib), int(i.gpus)) for t, i in cat.instances.items()}
 
@@ -85,7 +71,7 @@ def build(plan: ClusterPlan, provider: str = "aws", types: dict[str, InstanceTyp
     instance type that is missing or the wrong kind (a GPU node type without GPUs)."""
     if provider not in PROVIDERS:
         raise SpecError(f"provider {provider!r} is not supported", f"use --provider {' or '.join(PROVIDERS)}")
-    types = types if types is not None else FALLBACK
+    types = types if types is not None else catalog()
     head, cpu, gpu, spot = (_find(types, t, role) for t, role in
                             ((plan.head, "head"), (plan.cpu, "cpu"), (plan.gpu, "gpu"), (plan.spot, "spot")))
     if not gpu.gpus:

@@ -157,7 +157,8 @@ def attempt_rows(store: Store, project: str | None = None, job_ids: Sequence[int
             placed = json.loads(r.placement or "{}")
             gpus = placed.get("gpus")
             own = _tags(conn, r.job_id, r.array_id, r.spec, tags)
-            spot = r.id in on_spot or placed.get("capacity") == "spot" or own.get("capacity") == "spot"
+            spot = (on_spot[r.id] == "spot" if r.id in on_spot  # what the spot side recorded wins
+                    else placed.get("capacity") == "spot" or own.get("capacity") == "spot")
             out.append(AttemptRow(
                 r.id, r.job_id, f"{r.array_id}_{r.array_index}" if r.array_id is not None else str(r.job_id),
                 r.project, r.queue, r.array_id, r.state, r.started_at, r.ended_at,
@@ -176,8 +177,8 @@ def _tags(conn: Any, job_id: int, array_id: int | None, spec: str | None, memo: 
     return memo[owner]
 
 
-def _spot_attempts(conn: Any) -> set[int]:
-    """Attempts the spot side (issue 5) ran on spot capacity: its ``spot_attempts`` table, when present."""
+def _spot_attempts(conn: Any) -> dict[int, str]:
+    """The capacity class (``spot``, ``on_demand``) the spot side (issue 5) recorded per attempt."""
     if not conn.dialect.has_table(conn, "spot_attempts"):
-        return set()
-    return set(conn.exec_driver_sql("SELECT attempt_id FROM spot_attempts WHERE capacity = 'spot'").scalars())
+        return {}
+    return {int(a): str(c) for a, c in conn.exec_driver_sql("SELECT attempt_id, capacity FROM spot_attempts")}

@@ -5,9 +5,10 @@ transmissibilities, no-flow outer boundary), backward Euler in time. Wells are r
 (a source term) or pressure-controlled through a Peaceman well index
 ``WI = 2 pi k h / (mu ln(r_o / r_w))`` with ``r_o = 0.2 dx`` (square cells). SI units throughout.
 
-The system matrix is the same at every step, so the NumPy path factorises it once
-(``scipy.sparse.linalg.splu``) and each step is two triangular solves; the PyTorch path
-(``cpu``/``cuda``) runs Jacobi-preconditioned conjugate gradients on a sparse CSR tensor.
+The system matrix (``tessera.kernels.pressure.assemble``) is the same at every step, so the
+NumPy path factorises it once (``scipy.sparse.linalg.splu``) and each step is two triangular
+solves; the PyTorch path (``cpu``/``cuda``) runs the ``pressure`` kernel's Jacobi-preconditioned
+conjugate gradients on a sparse CSR tensor.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from __future__ import annotations
 import logging
 import math
 import time
-import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,7 +24,8 @@ import scipy.sparse as sps
 import scipy.sparse.linalg as spla
 
 from tessera.errors import SpecError
-from tessera.kernels.backends import import_torch, resolve_target
+from tessera.kernels import pressure
+from tessera.kernels.backends import make_ops, resolve_target
 
 logger = logging.getLogger(__name__)
 
@@ -71,17 +72,8 @@ class Result:
 
 
 def transmissibility(rock: Rock) -> tuple[np.ndarray, np.ndarray]:
-    """Face transmissibilities ``(ny, nx-1)`` in x and ``(ny-1, nx)`` in y (m^3 / (Pa s)).
-
-    The harmonic mean of neighbouring permeabilities times the face area over distance and
-    viscosity: the exact series conductance of two half cells.
-    """
-    k = rock.permeability
-    area = rock.dx * rock.thickness
-    hx = 2.0 * k[:, :-1] * k[:, 1:] / (k[:, :-1] + k[:, 1:])
-    hy = 2.0 * k[:-1, :] * k[1:, :] / (k[:-1, :] + k[1:, :])
-    scale = area / (rock.dx * rock.viscosity)
-    return hx * scale, hy * scale
+    """Face transmissibilities of the grid (``tessera.kernels.pressure.transmissibility``)."""
+    return pressure.transmissibility(rock.permeability, rock.dx, rock.thickness, rock.viscosity)
 
 
 def well_index(rock: Rock, well: Well) -> float:
@@ -125,32 +117,18 @@ def system(
     right-hand side ``b0`` (well terms): each step solves ``A p' = c p + b0``."""
     ny, nx = rock.permeability.shape
     n = ny * nx
-    tx, ty = transmissibility(rock)
-    idx = np.arange(n).reshape(ny, nx)
-    rows = [idx[:, :-1].ravel(), idx[:-1, :].ravel()]
-    cols = [idx[:, 1:].ravel(), idx[1:, :].ravel()]
-    vals = [tx.ravel(), ty.ravel()]
-    i = np.concatenate(rows)
-    j = np.concatenate(cols)
-    t = np.concatenate(vals)
     storage = np.full(n, rock.porosity * rock.compressibility * rock.dx**2 * rock.thickness / dt)
     diag = storage.copy()
-    np.add.at(diag, i, t)
-    np.add.at(diag, j, t)
     b0 = np.zeros(n)
     for w in wells:
         cell = w.iy * nx + w.ix
-        if w.rate is not None:
-            b0[cell] += w.rate
+        if w.bhp is None:
+            b0[cell] += float(w.rate or 0.0)
         else:
             wi = well_index(rock, w)
             diag[cell] += wi
-            b0[cell] += wi * float(w.bhp)  # type: ignore[arg-type]
-    a = sps.coo_matrix(
-        (np.concatenate([-t, -t, diag]), (np.concatenate([i, j, np.arange(n)]),
-                                          np.concatenate([j, i, np.arange(n)]))),
-        shape=(n, n),
-    ).tocsr()  # fmt: skip
+            b0[cell] += wi * w.bhp
+    a = pressure.assemble(rock.permeability, rock.dx, rock.thickness, rock.viscosity, diag)
     return a, storage, b0
 
 
@@ -231,44 +209,25 @@ def _direct(a: sps.csr_matrix) -> tuple[Any, str, Any]:
 
 
 def _cg(a: sps.csr_matrix, device: str, tol: float) -> tuple[Any, str, Any]:
-    torch = import_torch()
-    dev = torch.device(device)
-    with warnings.catch_warnings():  # "sparse CSR support is in beta": it is what we want
-        warnings.simplefilter("ignore", UserWarning)
-        mat = torch.sparse_csr_tensor(
-            torch.from_numpy(a.indptr.astype(np.int64)),
-            torch.from_numpy(a.indices.astype(np.int64)),
-            torch.from_numpy(a.data),
-            size=a.shape,
-            check_invariants=True,
-        ).to(dev)
-    inv_diag = torch.from_numpy(1.0 / a.diagonal()).to(dev)
+    ops = make_ops(resolve_target(device, "torch"))
+    mat = pressure.to_device(ops, a)
+    inv_diag = ops.to_device(1.0 / a.diagonal())
     n, nnz = a.shape[0], a.nnz
 
     def solve(rhs: np.ndarray, guess: np.ndarray) -> tuple[np.ndarray, int]:
-        b = torch.from_numpy(rhs).to(dev)
-        x = torch.from_numpy(guess).to(dev)
-        r = b - mat @ x
-        z = inv_diag * r
-        d = z.clone()
-        rz = torch.dot(r, z)
-        stop = tol * float(torch.linalg.vector_norm(b))
-        its = 0
-        while float(torch.linalg.vector_norm(r)) > stop and its < 10 * n:
-            q = mat @ d
-            alpha = rz / torch.dot(d, q)
-            x += alpha * d
-            r -= alpha * q
-            z = inv_diag * r
-            rz_new = torch.dot(r, z)
-            d = z + (rz_new / rz) * d
-            rz = rz_new
-            its += 1
-        return x.cpu().numpy(), its
+        x, its = pressure.pcg(
+            ops, mat, inv_diag, ops.to_device(rhs), ops.to_device(guess.copy()), tol, 10 * n
+        )
+        return ops.to_host(x), its
 
-    # Per iteration: the sparse product (2 nnz) and about 12 n for the vector updates; bytes:
-    # the matrix (12 per entry) and about 10 vectors of n doubles.
-    return solve, "pcg", lambda its: (its * (2 * nnz + 12 * n), its * (12 * nnz + 80 * n))
+    return (
+        solve,
+        "pcg",
+        lambda its: (
+            its * pressure.iteration_flops(n, nnz),
+            its * pressure.iteration_bytes(n, nnz, 8),
+        ),
+    )
 
 
 def layered_permeability(

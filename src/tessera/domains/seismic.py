@@ -289,6 +289,7 @@ def rtm_shot(
     image = ops.to_device(np.zeros((nz, nx), src_prop.dtype))
     illum = ops.to_device(np.zeros((nz, nx), src_prop.dtype))
     tmp = ops.to_device(np.zeros((nz, nx), src_prop.dtype))
+    fused = src_prop.engine == "numba"
     steps = g.nt
     starts = [0] if store else sorted(checkpoints, reverse=True)
     n = g.nt - 1
@@ -304,12 +305,7 @@ def rtm_shot(
         # the receiver wavefield at time n, then one step back in time
         while n >= seg_start:
             if n % k == 0:
-                s = snaps[n // k - base]
-                r = rec_prop.interior()
-                mul_into(s, r, tmp)
-                image += tmp
-                mul_into(s, s, tmp)
-                illum += tmp
+                _correlate(snaps[n // k - base], rec_prop.interior(), image, illum, tmp, fused)
             rec_prop.step()
             rec_prop.inject(rec, residual[g.nt - 1 - n])
             n -= 1
@@ -325,6 +321,19 @@ def rtm_shot(
     )
     ops.release()
     return out
+
+
+def _correlate(s: Any, r: Any, image: Any, illum: Any, tmp: Any, fused: bool) -> None:
+    """The imaging condition at one time: ``image += s r``, ``illum += s^2``."""
+    if fused:
+        from tessera.kernels import _wave_numba
+
+        _wave_numba.correlate(s, r, image, illum)
+        return
+    mul_into(s, r, tmp)
+    image += tmp
+    mul_into(s, s, tmp)
+    illum += tmp
 
 
 def stack(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
@@ -99,3 +100,31 @@ class Executor(Protocol):
     def wake(self) -> None: ...
 
     def close(self, grace_s: float = 5.0) -> list[Outcome]: ...
+
+
+def attempt_env(la: Launch, marker: str) -> dict[str, str]:
+    """The variables every attempt gets on every executor (the GPUs are each executor's own):
+    the job's environment, its ids, its scratch directory and the process marker ``marker``."""
+    from tessera.executors.procs import MARKER
+
+    env = dict(la.env)
+    env.update({
+        "TESSERA_JOB_ID": la.ref, "TESSERA_ATTEMPT_ID": str(la.attempt_id),
+        "TESSERA_ATTEMPT_NUMBER": str(la.attempt_number), "TESSERA_SCRATCH_DIR": la.scratch_dir, MARKER: marker,
+    })
+    if la.array_index is not None:
+        env["TESSERA_ARRAY_INDEX"] = str(la.array_index)
+        env["TESSERA_ARRAY_JOB_ID"] = str(la.array_id)
+    return env
+
+
+def next_clock(runs: Iterable[Any]) -> float:
+    """The soonest time (monotonic) an executor must look at its attempts: each one's pending hard
+    kill, else its deadline (objects with ``kill_at`` and ``deadline``); inf when there is none."""
+    t = float("inf")
+    for run in runs:
+        if run.kill_at is not None:
+            t = min(t, run.kill_at)
+        elif run.deadline is not None:
+            t = min(t, run.deadline)
+    return t

@@ -9,6 +9,7 @@ from tessera.errors import SpecError
 from tessera.executors import procs
 from tessera.executors.base import Executor
 from tessera.scheduler.decide import Capacity
+from tessera.store import Store
 
 EXECUTORS = ("local", "ray")
 
@@ -31,3 +32,18 @@ def build(settings: Settings, total: Capacity) -> Executor:
         return RayExecutor(settings.ray_address or None, declared, settings.kill_grace_s, scope=scope)
     raise SpecError(f"unknown executor {settings.executor!r}",
                     f"set TESSERA_EXECUTOR (or --executor) to one of {', '.join(EXECUTORS)}")
+
+
+def submit_capacity(settings: Settings, store: Store) -> Capacity:
+    """What a submit outside the controller checks jobs against: the total of the running
+    controller's executor when it is not the local one (a Ray cluster's), else this machine's."""
+    from tessera.controller import daemon
+    from tessera.executors.hardware import detect
+
+    if daemon.running_pid(settings):
+        ctl = store.latest_controller()
+        for ex in ((ctl or {}).get("status") or {}).get("executors", []) if ctl and not ctl.get("stopped_at") else []:
+            if ex.get("name") != "local" and isinstance(ex.get("total"), dict):
+                t = ex["total"]
+                return Capacity(float(t["cpus"]), int(t["memory_mb"]), tuple(t.get("gpu_ids") or range(int(t["gpus"]))))
+    return detect(settings)

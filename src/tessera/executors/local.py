@@ -24,7 +24,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 
 from tessera.executors import procs
-from tessera.executors.base import Feature, Launch, Outcome, Started
+from tessera.executors.base import Feature, Launch, Outcome, Started, attempt_env, next_clock
 from tessera.executors.cgroup import CgroupV2
 from tessera.models.states import Reason
 from tessera.scheduler.decide import Capacity
@@ -422,12 +422,7 @@ class LocalExecutor:
     # ------------------------------------------------------------------ clocks
 
     def _next_timer(self) -> float:
-        t = float("inf")
-        for run in self._runs.values():
-            if run.kill_at is not None:
-                t = min(t, run.kill_at)
-            elif run.deadline is not None:
-                t = min(t, run.deadline)
+        t = next_clock(self._runs.values())
         if any(r.launch.placement.memory_mb for r in self._runs.values()):
             t = min(t, self._next_sample)
         if self._sweep:
@@ -467,13 +462,6 @@ class LocalExecutor:
         return procs.attempt_key(self.scope, attempt_id)
 
     def _env(self, la: Launch) -> dict[str, str]:
-        env = dict(la.env)
-        env.update({
-            "TESSERA_JOB_ID": la.ref, "TESSERA_ATTEMPT_ID": str(la.attempt_id),
-            "TESSERA_ATTEMPT_NUMBER": str(la.attempt_number),
-            "TESSERA_SCRATCH_DIR": la.scratch_dir, procs.MARKER: self._key(la.attempt_id), "CUDA_VISIBLE_DEVICES": ",".join(map(str, la.placement.gpus)),
-        })
-        if la.array_index is not None:
-            env["TESSERA_ARRAY_INDEX"] = str(la.array_index)
-            env["TESSERA_ARRAY_JOB_ID"] = str(la.array_id)
+        env = attempt_env(la, self._key(la.attempt_id))
+        env["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, la.placement.gpus))
         return env

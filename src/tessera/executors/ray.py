@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tessera.executors import procs
-from tessera.executors.base import Feature, Launch, Outcome, Started
+from tessera.executors.base import Feature, Launch, Outcome, Started, attempt_env, next_clock
 from tessera.models.states import Reason
 from tessera.scheduler.decide import Capacity
 
@@ -32,6 +32,7 @@ logger = logging.getLogger(__name__)
 SPOT_RESOURCE = "tessera-spot"  # a custom resource a spot node advertises (any amount)
 SPOT_LABELS = {"ray.io/market-type": "spot", "tessera.io/capacity": "spot"}
 CAPACITY_TTL_S = 2.0  # how often the cluster's resources are read again
+MIN_DEPTH = 128  # small attempts per busy slot Ray may hold queued: its round trip is longer than a pipe's
 
 
 @dataclass
@@ -62,7 +63,7 @@ class RayExecutor:
         self.kill_grace_s = kill_grace_s
         self._owns = not ray.is_initialized()
         if self._owns:
-            ray.init(address=address or None, logging_level=logging.WARNING, log_to_driver=False,
+            ray.init(address=address or "local", logging_level=logging.WARNING, log_to_driver=False,
                      **(init_kwargs or {}))
         from tessera.executors.ray_task import run_attempt
 
@@ -96,9 +97,13 @@ class RayExecutor:
         self._event.set()
 
     def pipeline_room(self, depth: int) -> int:
-        """Small attempts that may wait in Ray's queue behind busy CPU slots at this depth."""
+        """Small attempts that may wait in Ray's queue behind busy CPU slots. The controller's depth
+        covers ~20 ms of work, enough for a local pipe; a Ray task's round trip takes longer, so at
+        least ``MIN_DEPTH`` per slot (the controller passes depth 1 when pipelining is off)."""
+        if depth <= 1:
+            return 0
         busy = sum(1 for r in self._runs.values() if not r.queued and not r.launch.placement.gpus)
-        return max(0, busy * (depth - 1) - len(self._queued))
+        return max(0, busy * (max(depth, MIN_DEPTH) - 1) - len(self._queued))
 
     def launch(self, launch: Launch, queued: bool = False) -> None:
         logs = os.path.dirname(launch.stdout_path)
@@ -252,18 +257,17 @@ class RayExecutor:
         spot = self._on_spot(run)
         logger.warning("attempt %d of job %s lost with its %s: %s", la.attempt_id, la.ref,
                        "spot node" if spot else "Ray worker or node", what)
-        preempted = getattr(Reason, "PREEMPTED", None)
-        if spot and preempted is not None:
-            return Outcome(la.attempt_id, la.job_id, "preempted", preempted, detail=f"spot node lost: {what}"[:500],
+        if spot:  # the spot path: requeued at no cost to any retry budget (preemptions have their own cap)
+            return Outcome(la.attempt_id, la.job_id, "preempted", Reason.PREEMPTED, detail=f"spot node lost: {what}"[:500],
                            ran_at=run.submitted, ended_at=ended)
         return Outcome(la.attempt_id, la.job_id, "lost", Reason.WORKER_LOST,
-                       detail=(f"spot node lost: {what}" if spot else f"Ray worker or node lost: {what}")[:500],
-                       ran_at=run.submitted, ended_at=ended)
+                       detail=f"Ray worker or node lost: {what}"[:500], ran_at=run.submitted, ended_at=ended)
 
     def _killed(self, run: _Run, ended: float, detail: str | None = None) -> Outcome:
         la = run.launch
         why = run.killing or Reason.CONTROLLER_LOST
-        status = {Reason.TIMEOUT: "timed_out", Reason.CANCELLED_BY_USER: "cancelled", Reason.OOM: "failed"}.get(why, "lost")
+        status = {Reason.TIMEOUT: "timed_out", Reason.CANCELLED_BY_USER: "cancelled", Reason.OOM: "failed",
+                  Reason.PREEMPTED: "preempted"}.get(why, "lost")
         if detail is None and why is Reason.TIMEOUT:
             detail = f"ran past its timeout of {la.timeout_s:g} s" if la.timeout_s else "timeout"
         return Outcome(la.attempt_id, la.job_id, status, why, detail=detail, ran_at=run.submitted, ended_at=ended)
@@ -289,13 +293,7 @@ class RayExecutor:
     # ------------------------------------------------------------------ clocks and cluster
 
     def _next_timer(self) -> float:
-        t = float("inf")
-        for run in self._runs.values():
-            if run.kill_at is not None:
-                t = min(t, run.kill_at)
-            elif run.deadline is not None:
-                t = min(t, run.deadline)
-        return t
+        return next_clock(self._runs.values())
 
     def _check_clocks(self) -> None:
         now = time.monotonic()
@@ -333,16 +331,7 @@ class RayExecutor:
             return False
 
     def _env(self, la: Launch) -> dict[str, str]:
-        env = dict(la.env)
-        env.update({
-            "TESSERA_JOB_ID": la.ref, "TESSERA_ATTEMPT_ID": str(la.attempt_id),
-            "TESSERA_ATTEMPT_NUMBER": str(la.attempt_number), "TESSERA_SCRATCH_DIR": la.scratch_dir,
-            procs.MARKER: procs.attempt_key(self.scope, la.attempt_id),
-        })
-        if la.array_index is not None:
-            env["TESSERA_ARRAY_INDEX"] = str(la.array_index)
-            env["TESSERA_ARRAY_JOB_ID"] = str(la.array_id)
-        return env
+        return attempt_env(la, procs.attempt_key(self.scope, la.attempt_id))  # the task adds Ray's GPUs
 
 
 def is_spot(node: dict[str, Any]) -> bool:

@@ -183,5 +183,14 @@ def _attempt_env(msg: dict[str, Any]) -> Iterator[None]:
         for fd in (*saved_fds, out, err):
             os.close(fd)
         os.chdir(saved_cwd)
-        os.environ.clear()
-        os.environ.update(saved_env)
+        _restore_env(saved_env)
+
+
+def _restore_env(saved: dict[str, str]) -> None:
+    """Put the environment back as it was, touching only what changed (``clear`` and ``update``
+    would unset and set every variable, a cost paid on every attempt)."""
+    for key in [k for k in os.environ if k not in saved]:
+        del os.environ[key]
+    for key, value in saved.items():
+        if os.environ.get(key) != value:
+            os.environ[key] = value

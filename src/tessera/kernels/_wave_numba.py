@@ -41,3 +41,20 @@ def _step(
 def step(p: Any, q: Any, w1: Any, k0: Any, r2: float, gz: Any, gx: Any) -> None:
     """Write p(t + dt) into ``q`` in place (all arrays C-contiguous NumPy, one dtype)."""
     _step(p, q, w1, k0, q.dtype.type(r2), gz, gx)
+
+
+@numba.njit(fastmath=True, boundscheck=False, cache=True, nogil=True)
+def _correlate(
+    s: np.ndarray, r: np.ndarray, image: np.ndarray, illum: np.ndarray
+) -> None:  # pragma: no cover - compiled
+    nz, nx = image.shape
+    for i in range(nz):
+        for j in range(nx):
+            a = s[i, j]
+            image[i, j] += a * r[i, j]
+            illum[i, j] += a * a
+
+
+def correlate(s: Any, r: Any, image: Any, illum: Any) -> None:
+    """``image += s * r`` and ``illum += s * s`` in one pass (the imaging condition)."""
+    _correlate(s, r, image, illum)

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from tessera.errors import SpecError
-from tessera.kernels import blur, image, matmul, mc_option, wave
+from tessera.kernels import blur, image, matmul, mc_option, pressure, wave
 from tessera.kernels._base import Kernel
 
 logger = logging.getLogger(__name__)
@@ -16,7 +16,14 @@ logger = logging.getLogger(__name__)
 REGISTRY: Mapping[str, Kernel] = MappingProxyType(
     {
         k.name: k
-        for k in (matmul.KERNEL, image.KERNEL, blur.KERNEL, wave.KERNEL, mc_option.KERNEL)
+        for k in (
+            matmul.KERNEL,
+            image.KERNEL,
+            blur.KERNEL,
+            wave.KERNEL,
+            mc_option.KERNEL,
+            pressure.KERNEL,
+        )
     }
 )
 

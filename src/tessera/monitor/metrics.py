@@ -11,15 +11,17 @@
 
 from __future__ import annotations
 
-import importlib.util
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import and_, func, select
 
+from tessera.monitor import spend
+from tessera.scheduler.decide import Capacity
 from tessera.store import Store
 from tessera.store import schema as t
 from tessera.store.engine import translated
@@ -28,8 +30,8 @@ RECENT_S = 30.0  # samples older than this do not describe a running attempt
 
 
 class ProjectCollector(Collector):
-    def __init__(self, store: Store, project: str) -> None:
-        self.store, self.project = store, project
+    def __init__(self, store: Store, project: str, total: Capacity | None = None, home: Path | None = None) -> None:
+        self.store, self.project, self.total, self.home = store, project, total, home
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         j, a, s = t.jobs.c, t.attempts.c, t.samples.c
@@ -74,28 +76,22 @@ class ProjectCollector(Collector):
             yield g
 
     def _cost(self) -> Iterator[GaugeMetricFamily]:
-        try:
-            has = importlib.util.find_spec("tessera.cost.ledger") is not None
-        except ModuleNotFoundError:
-            has = False
-        if not has:
+        if not spend.available() or self.total is None or self.home is None:
             return
-        from tessera.cost import db, ledger
+        from tessera.cost.ledger import roll_up
 
-        rates = db.rates(self.store)
-        now = time.time()
-        costs = [c for c in (ledger.attempt_cost(r, rates, now) for r in db.attempt_rows(self.store, project=self.project))
-                 if c is not None]
+        costs = [c for _r, c in spend.priced(self.store, self.total, self.home, self.project) if c is not None]
         g = GaugeMetricFamily("tessera_cost_usd", "What the project's attempts cost, by queue", labels=["queue"])
-        for row in ledger.roll_up(costs, "queue"):
+        for row in roll_up(costs, "queue"):
             g.add_metric([row["queue"]], row["usd"])
         yield g
 
 
-def exposition(store: Store, project: str) -> tuple[bytes, str]:
+def exposition(store: Store, project: str, total: Capacity | None = None,
+               home: Path | None = None) -> tuple[bytes, str]:
     """The text exposition for ``project`` and its content type."""
     from prometheus_client import CONTENT_TYPE_LATEST
 
     reg = CollectorRegistry(auto_describe=False)
-    reg.register(ProjectCollector(store, project))
+    reg.register(ProjectCollector(store, project, total, home))
     return generate_latest(reg), CONTENT_TYPE_LATEST

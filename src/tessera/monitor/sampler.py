@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import socket
-import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +18,7 @@ from typing import Any
 import psutil
 
 from tessera.monitor import series
+from tessera.monitor.periodic import Periodic
 from tessera.store import Store
 
 logger = logging.getLogger(__name__)
@@ -97,17 +98,25 @@ class Gpus:
                 self.nvml.nvmlShutdown()
 
 
-class Sampler:
-    """Reads every running attempt of this host each ``interval`` seconds; ``sample_once`` for tests."""
+KEEP_S = 30 * 86400  # readings are kept this long (TESSERA_SAMPLES_KEEP_DAYS)
+PRUNE_EVERY = 3600  # rounds between prunes
 
-    def __init__(self, store: Store, interval: float = 1.0, gpus: Gpus | None = None) -> None:
+
+class Sampler:
+    """Reads every running attempt of this host each ``interval`` seconds; ``sample_once`` for tests.
+    Readings older than ``keep_s`` are deleted now and then, so the table does not grow forever."""
+
+    def __init__(self, store: Store, interval: float = 1.0, gpus: Gpus | None = None,
+                 keep_s: float | None = None) -> None:
         self.store = store
         self.interval = interval
+        days = os.environ.get("TESSERA_SAMPLES_KEEP_DAYS")
+        self.keep_s = keep_s if keep_s is not None else (float(days) * 86400 if days else KEEP_S)
+        self._rounds = 0
         self.gpus = gpus if gpus is not None else Gpus()
         self.host = socket.gethostname()
         self._seen: dict[int, _Seen] = {}
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._periodic = Periodic("tessera-sampler", interval, self.sample_once)
 
     def sample_once(self, now: float | None = None) -> int:
         """One round; returns how many readings were written."""
@@ -131,21 +140,14 @@ class Sampler:
         for gone in set(self._seen) - live:
             del self._seen[gone]
         series.write(self.store, rows)
+        self._rounds += 1
+        if self._rounds % PRUNE_EVERY == 1:
+            series.prune(self.store, time.time() - self.keep_s)
         return len(rows)
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name="tessera-sampler", daemon=True)
-        self._thread.start()
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                self.sample_once()
-            except Exception:  # noqa: BLE001 - sampling must never stop the server
-                logger.exception("utilisation sampling failed")
+        self._periodic.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        self._periodic.stop(5)
         self.gpus.close()

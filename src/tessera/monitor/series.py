@@ -26,6 +26,12 @@ def write(store: Store, rows: Sequence[tuple[Any, ...]]) -> None:
         bulk_insert(conn, t.samples, COLUMNS, list(rows))
 
 
+def prune(store: Store, before: float) -> int:
+    """Delete readings older than ``before``; returns how many went."""
+    with translated("pruning utilisation samples"), store._write() as conn:
+        return int(conn.execute(t.samples.delete().where(t.samples.c.at < before)).rowcount or 0)
+
+
 def of_attempt(store: Store, attempt_id: int) -> list[Sample]:
     c = t.samples.c
     q = (select(c.at, c.cpu_pct, c.rss_mb, c.read_mb, c.write_mb, c.gpu_pct, c.gpu_mem_mb)

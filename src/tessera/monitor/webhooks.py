@@ -16,7 +16,6 @@ import hmac
 import json
 import logging
 import secrets
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -26,6 +25,7 @@ from sqlalchemy import and_, select, update
 
 from tessera.errors import NotFoundError, SpecError
 from tessera.models.states import TERMINAL, JobState
+from tessera.monitor.periodic import Periodic
 from tessera.store import Store
 from tessera.store import schema as t
 from tessera.store.engine import translated
@@ -103,8 +103,8 @@ class Dispatcher:
         self.post = post or _httpx_post
         self.interval = interval
         self.backoff_s = backoff_s
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._periodic = Periodic("tessera-webhooks", interval, self.run_once)
+        self._stop = self._periodic.stopping
 
     def run_once(self) -> int:
         """Deliver what is pending; returns the number of deliveries that succeeded."""
@@ -157,17 +157,7 @@ class Dispatcher:
         return err
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name="tessera-webhooks", daemon=True)
-        self._thread.start()
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                self.run_once()
-            except Exception:  # noqa: BLE001 - delivery must never stop the server
-                logger.exception("webhook delivery failed")
+        self._periodic.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
+        self._periodic.stop(10)

@@ -28,6 +28,7 @@ from tessera.models.spec import JobSpec
 from tessera.placement.decide import Choice, choose
 from tessera.placement.model import RuntimeModel, model_key, with_threads
 from tessera.scheduler.decide import Capacity
+from tessera.spot.policy import WORK_TAG
 from tessera.store import Store
 from tessera.store import schema as t
 from tessera.store.engine import translated
@@ -174,6 +175,9 @@ def apply_choice(spec: JobSpec, choice: Choice, dropped: Sequence[str] = ()) -> 
     resources = spec.resources.model_copy(update={
         "cpus": v.cpus, "gpus": v.gpus, "memory_mb": v.memory_mb or spec.resources.memory_mb})
     update: dict[str, Any] = {"resources": resources, "env": {**spec.env, "TESSERA_VARIANT": v.name}}
+    predicted = choice.option(v.name).predicted_s
+    if predicted is not None and WORK_TAG not in spec.tags:  # the spot side's deadline slack reads it
+        update["tags"] = {**spec.tags, WORK_TAG: f"{predicted:.6g}"}
     if spec.kernel:
         update["params"] = {**spec.params, "device": "cuda:0" if v.gpus else "cpu"}
         if not v.gpus:

@@ -26,7 +26,7 @@ class Context:
     settings: Settings
     store: Store
     total: Capacity
-    poke: Callable[[bool], None]
+    poke: Callable[..., None]  # (deps: bool, cancels: bool = True): what the controller must look at
     allowed_hosts: frozenset[str]
     allowed_origins: frozenset[str] = frozenset()
     secure_cookies: bool = False

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import logging
+import signal
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -75,7 +76,7 @@ def context(client: Client, opts: Options) -> Context:
     """The routes' context over a client's store and controller."""
     wildcard = opts.host in ("0.0.0.0", "::") and not opts.allowed_hosts
     return Context(settings=client.settings, store=client.store, total=client.total,
-                   poke=lambda deps: client._poke(deps, cancels=True),
+                   poke=lambda deps, cancels=True: client._poke(deps, cancels),
                    allowed_hosts=frozenset({"*"}) if wildcard else loopback_names({opts.host, *opts.allowed_hosts}),
                    allowed_origins=frozenset(o.lower().rstrip("/") for o in opts.allowed_origins),
                    secure_cookies=opts.tls, limiter=RateLimiter(opts.rate, opts.burst))
@@ -90,5 +91,9 @@ def serve(settings: Settings, opts: Options, ssl_certfile: str | None = None, ss
     with hosted(settings, opts) as ctx:
         if not tokens.any_live(ctx.store):
             logger.warning("no API token exists yet: create one with `tessera token create --role admin`")
+        # uvicorn shuts down gracefully on SIGTERM/SIGINT, then raises the signal again with the
+        # handlers it found: these make that a no-op, so the controller below is closed cleanly.
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: None)
         uvicorn.run(create_app(ctx), host=opts.host, port=opts.port, log_level="warning", access_log=False,
                     ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile, server_header=False)

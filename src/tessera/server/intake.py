@@ -66,7 +66,7 @@ def groups(batch: Sequence[Request]) -> list[list[Request]]:
 class Intake:
     """Submits jobs for the server's routes; thread-safe."""
 
-    def __init__(self, store: Store, total: Capacity, audit: GroupWriter, poke: Callable[[bool], None]) -> None:
+    def __init__(self, store: Store, total: Capacity, audit: GroupWriter, poke: Callable[..., None]) -> None:
         self.store, self.total, self.audit, self.poke = store, total, audit, poke
         self._queue: list[Request] = []
         self._queue_lock = threading.Lock()
@@ -106,7 +106,7 @@ class Intake:
         ok = [r for r in group if r.error is None]
         try:
             if ok:
-                self.poke(any(s.dependencies for r in ok for s in r.specs))
+                self.poke(any(s.dependencies for r in ok for s in r.specs), False)
                 self.audit.record_many([(r.actor, "job.submit", r.project, ",".join(map(str, r.ids)),
                                          {"jobs": [{"name": s.name, "kind": s.kind, "queue": s.queue,
                                                     "array": s.array.size if s.array else None} for s in r.specs]})

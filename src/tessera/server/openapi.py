@@ -18,7 +18,7 @@ def spec() -> dict[str, Any]:
     from tessera.server.context import Context
 
     ctx = Context(settings=Settings(home=Path("/nonexistent")), store=None,  # type: ignore[arg-type]
-                  total=Capacity(1, 1, ()), poke=lambda _deps: None, allowed_hosts=frozenset())
+                  total=Capacity(1, 1, ()), poke=lambda *_: None, allowed_hosts=frozenset())
     return create_app(ctx).openapi()
 
 

@@ -178,54 +178,8 @@ def _v2(conn: Connection) -> None:
     metadata.create_all(conn, tables=[profiles])
 
 
-# --- cost (issue 4): the price in force over time, user machines, budgets per project
-
-rates = Table(
-    "rates",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("at", Float, nullable=False),  # in force from this time until the next row
-    Column("name", String(64), nullable=False),  # instance type or user machine
-    Column("source", String(16), nullable=False),  # catalog | machine | manual
-    Column("region", String(32)),
-    Column("on_demand_usd_h", Float, nullable=False),
-    Column("spot_usd_h", Float),
-    Column("cpus", Float, nullable=False),
-    Column("memory_mb", Integer, nullable=False),
-    Column("gpus", Integer, nullable=False),
-)
-Index("rates_at", rates.c.at)
-
-machines = Table(
-    "machines",
-    metadata,
-    Column("name", String(64), primary_key=True),
-    Column("usd_per_hour", Float, nullable=False),
-    Column("cpus", Float, nullable=False),
-    Column("memory_mb", Integer, nullable=False),
-    Column("gpus", Integer, nullable=False),
-    Column("gpu_model", String(64)),
-    Column("note", Text),
-    Column("created_at", Float, nullable=False),
-)
-
-budgets = Table(
-    "budgets",
-    metadata,
-    Column("project", String(64), primary_key=True),
-    Column("limit_usd", Float, nullable=False),
-    Column("warn_at", Float, nullable=False),
-    Column("action", String(16), nullable=False),
-    Column("created_at", Float, nullable=False),
-)
-
-
-def _v3_cost(conn: Connection) -> None:
-    metadata.create_all(conn, tables=[rates, machines, budgets])
-
-
 #: Ordered migrations; the schema version is the number applied. Append, never edit.
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3_cost]
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2]
 
 
 def schema_version(conn: Connection) -> int:
@@ -413,3 +367,52 @@ def _v5_spot(conn: Connection) -> None:
 
 
 MIGRATIONS.append(_v5_spot)
+
+
+# --- cost (issue 4): the price in force over time, user machines, budgets per project
+
+rates = Table(
+    "rates",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", Float, nullable=False),  # in force from this time until the next row
+    Column("name", String(64), nullable=False),  # instance type or user machine
+    Column("source", String(16), nullable=False),  # catalog | machine | manual
+    Column("region", String(32)),
+    Column("on_demand_usd_h", Float, nullable=False),
+    Column("spot_usd_h", Float),
+    Column("cpus", Float, nullable=False),
+    Column("memory_mb", Integer, nullable=False),
+    Column("gpus", Integer, nullable=False),
+)
+Index("rates_at", rates.c.at)
+
+machines = Table(
+    "machines",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("usd_per_hour", Float, nullable=False),
+    Column("cpus", Float, nullable=False),
+    Column("memory_mb", Integer, nullable=False),
+    Column("gpus", Integer, nullable=False),
+    Column("gpu_model", String(64)),
+    Column("note", Text),
+    Column("created_at", Float, nullable=False),
+)
+
+budgets = Table(
+    "budgets",
+    metadata,
+    Column("project", String(64), primary_key=True),
+    Column("limit_usd", Float, nullable=False),
+    Column("warn_at", Float, nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+
+def _v6_cost(conn: Connection) -> None:
+    metadata.create_all(conn, tables=[rates, machines, budgets])
+
+
+MIGRATIONS.append(_v6_cost)

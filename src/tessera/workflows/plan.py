@@ -166,10 +166,9 @@ def _plan_step(wf: WorkflowSpec, step: StepSpec, comp: Component, done: Mapping[
                             "set it under params or map over it, not both")
         params[step.map.as_] = items[0]  # checked against the component's model with a real item
     checked = comp.validate_params(params, where)
-    if items is not None and step.map is not None:
-        for item in items[1:8]:
-            comp.validate_params({**params, step.map.as_: item}, where)
-        checked.pop(step.map.as_)
+    if items is not None and step.map is not None:  # every item, as the component's model reads it
+        as_ = step.map.as_
+        items = (checked.pop(as_), *(comp.validate_params({**params, as_: item}, where)[as_] for item in items[1:]))
     upstream = frozenset(s.step for srcs in sources.values() for s in srcs) | frozenset(step.after) | (
         frozenset(step.when.failed) | frozenset(step.when.done) if step.when else frozenset())
     keys = _keys(step, comp, checked, sources, items)

@@ -32,7 +32,7 @@ const FINAL = new Set(["succeeded", "failed", "cancelled", "timed_out"]);
 type Message = { kind: "ok" | "error" | "info"; text: string; lines?: string[] };
 
 function errorText(e: unknown): string {
-  if (e instanceof ApiError) return e.message + (e.fix ? ` To fix: ${e.fix}` : "");
+  if (e instanceof ApiError) return e.message + (e.fix ? `\nTo fix: ${e.fix}` : "");
   return e instanceof Error ? e.message : String(e);
 }
 

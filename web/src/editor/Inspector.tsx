@@ -97,11 +97,11 @@ export function Inspector({ step, comp, onChange, onDelete }: { step: StepData; 
         ) : null}
       </Section>
       <Section title="Fan-out (map)">
-        <label className="field">
+        <label className="field check">
           <input type="checkbox" aria-label="map" checked={step.map !== null} onChange={(e) => onChange({ map: e.target.checked ? { range: 4, as: "item" } : null })} /> run once per item
         </label>
         {step.map ? (
-          <div className="row">
+          <div className="row" title={`each element gets one item as its parameter ${step.map.as ?? "item"}; a value set above for it is not used`}>
             <Num label="range" value={typeof step.map.range === "number" ? step.map.range : undefined} min={1} onChange={(v) => onChange({ map: { ...step.map, range: v, over: undefined } })} />
             <label className="field">
               as (parameter)

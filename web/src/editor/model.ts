@@ -107,7 +107,9 @@ export function toDoc(meta: WorkflowMeta, nodes: StepNode[], edges: Edge[], comp
     // A list input fed by exactly one mapped step is written as a plain wire (it gathers).
     for (const [port, v] of Object.entries(inputs)) if (Array.isArray(v) && v.length === 1) inputs[port] = v[0];
     const step: Record<string, unknown> = { name: d.name, component: d.component };
-    if (Object.keys(d.params).length) step.params = d.params;
+    // a mapped parameter takes each item in turn: it is not set under params as well
+    const params = Object.fromEntries(Object.entries(d.params).filter(([k]) => !(d.map && k === (d.map.as ?? "item"))));
+    if (Object.keys(params).length) step.params = params;
     if (Object.keys(inputs).length) step.inputs = inputs;
     if (d.map) step.map = clean(d.map);
     const res = clean(d.resources);

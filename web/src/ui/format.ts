@@ -11,7 +11,8 @@ export function duration(seconds: number | null | undefined): string {
 
 export function usd(v: number | null | undefined): string {
   if (v === null || v === undefined || !isFinite(v)) return "–";
-  if (v !== 0 && Math.abs(v) < 0.01) return `$${v.toFixed(5)}`;
+  // small amounts keep two significant digits ($0.0000018), never an exponent
+  if (v !== 0 && Math.abs(v) < 0.01) return `$${v.toFixed(Math.min(12, 1 - Math.floor(Math.log10(Math.abs(v)))))}`;
   return `$${v.toFixed(2)}`;
 }
 

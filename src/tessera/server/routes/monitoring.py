@@ -37,5 +37,6 @@ def utilisation(request: Request, ref: str, p: Principal = Depends(authenticate)
 @router.get("/metrics", tags=["monitoring"], summary="Prometheus metrics of the caller's project",
             response_class=Response)
 def prometheus(request: Request, p: Principal = Depends(authenticate)) -> Response:
-    body, ctype = metrics.exposition(request.app.state.ctx.store, p.project)
+    ctx: Context = request.app.state.ctx
+    body, ctype = metrics.exposition(ctx.store, p.project, ctx.total, ctx.settings.home)
     return Response(body, media_type=ctype)

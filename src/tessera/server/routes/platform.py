@@ -6,15 +6,15 @@ Costs come from the cost ledger (``tessera.cost``) and components/workflows from
 
 from __future__ import annotations
 
-import importlib.util
 import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from tessera.errors import NotFoundError
+from tessera.errors import NotFoundError, SpecError
 from tessera.executors.hardware import nvml_gpus
+from tessera.monitor import spend
 from tessera.server import queries
 from tessera.server.app import API, authenticate, role
 from tessera.server.context import Context
@@ -83,7 +83,7 @@ def hardware(request: Request, _p: Principal = Depends(authenticate),
         "controller": _controller(ctx),
         "profiles": ctx.store.profiles()[-profiles:] if profiles else [],
     }
-    if present("tessera.cost.inventory"):
+    if spend.present("tessera.cost.inventory"):
         from dataclasses import asdict
 
         from tessera.cost.inventory import detect_inventory
@@ -92,16 +92,8 @@ def hardware(request: Request, _p: Principal = Depends(authenticate),
     return out
 
 
-def present(module: str) -> bool:
-    """Whether this build has ``module`` (another part of tessera that may be absent)."""
-    try:
-        return importlib.util.find_spec(module) is not None
-    except ModuleNotFoundError:
-        return False
-
-
 def _needs(module: str, what: str) -> None:
-    if not present(module):
+    if not spend.present(module):
         raise NotFoundError(f"{what} is not part of this tessera build", f"install a tessera build with {module}")
 
 
@@ -109,18 +101,16 @@ def _needs(module: str, what: str) -> None:
 def costs(
     request: Request,
     p: Principal = Depends(authenticate),
-    group_by: Annotated[str, Query(pattern="^(project|queue|array|job)$")] = "queue",
+    group_by: Annotated[str, Query(pattern="^(project|queue|array|job|workflow)$")] = "queue",
     since: Annotated[float | None, Query(ge=0)] = None,
     bucket_s: Annotated[float | None, Query(gt=0, le=366 * 86400)] = None,
 ) -> dict[str, Any]:
     _needs("tessera.cost.ledger", "the cost ledger")
-    from tessera.cost import db, ledger
+    from tessera.cost import ledger
 
     ctx = _ctx(request)
-    now = time.time()
-    rows = [r for r in db.attempt_rows(ctx.store, project=p.project) if since is None or r.started_at >= since]
-    rates = db.rates(ctx.store)
-    priced = [(r, ledger.attempt_cost(r, rates, now)) for r in rows]
+    priced = [(r, c) for r, c in spend.priced(ctx.store, ctx.total, ctx.settings.home, p.project)
+              if since is None or r.started_at >= since]
     items = [c for _r, c in priced if c is not None]
     series: list[dict[str, Any]] = []
     if bucket_s:
@@ -132,6 +122,20 @@ def costs(
         series = [{"t": t0, group_by: g, "usd": usd} for (t0, g), usd in sorted(acc.items())]
     return {"group_by": group_by, "groups": ledger.roll_up(items, group_by), "series": series,
             "unpriced_attempts": sum(1 for _r, c in priced if c is None)}
+
+
+@router.get("/costs/jobs", tags=["costs"], summary="Per job: dollars so far, waste, and a forecast while it waits")
+def job_costs(
+    request: Request,
+    id: Annotated[list[Annotated[int, Field(ge=0, le=2**62)]], Query(max_length=1000)],  # noqa: A002
+    p: Principal = Depends(authenticate),
+) -> dict[str, Any]:
+    _needs("tessera.cost.ledger", "the cost ledger")
+    from tessera.cli.cost import job_costs as costs_of
+
+    ctx = _ctx(request)
+    jobs, _next = queries.page(ctx.store, p.project, ids=id, limit=len(id))
+    return {"items": {str(k): v for k, v in costs_of(ctx.store, jobs).items()}}
 
 
 @router.get("/components", tags=["components"], summary="The component registry with each one's JSON Schema")
@@ -149,4 +153,8 @@ def component(name: str, _p: Principal = Depends(authenticate)) -> dict[str, Any
     from tessera.workflows import registry
 
     registry.load_builtins()
-    return registry.get(name).describe()  # type: ignore[no-any-return]
+    try:
+        comp = registry.get(name)
+    except SpecError as e:  # the registry's "unknown component": a missing object here
+        raise NotFoundError(e.what, e.fix) from None
+    return comp.describe()  # type: ignore[no-any-return]

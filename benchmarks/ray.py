@@ -1,0 +1,164 @@
+"""tessera on Ray against raw Ray tasks, on one local Ray cluster, side by side in one run.
+
+    .venv/bin/python benchmarks/ray.py [--latency 200] [--jobs 1000] [--kill-jobs 40]
+
+* latency: one no-op job at a time, submit to result; tessera's added latency is the difference
+  of the medians (target: at most 2 ms).
+* throughput: ``--jobs`` jobs of about 1 ms of NumPy each, all submitted at once (raw: a list of
+  tasks and one ``ray.get``; tessera: ``Client.map``, one array job); target: tessera keeps at
+  least 80% of raw Ray's jobs per second.
+* node loss: ``--kill-jobs`` jobs of 0.5 s on a cluster with an extra worker node, which is killed
+  while they run; every job must still succeed (lost attempts are requeued).
+
+The cluster is ``ray.cluster_utils.Cluster`` on 127.0.0.1 (2 logical CPUs on the head), started
+and stopped by this script. tessera runs embedded (``Client(executor="ray")``) with its durable
+SQLite store in a fresh home.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # keep Ray on 127.0.0.1
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+
+import argparse
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from typing import Any
+
+# This file is called ray.py: its folder must not come before the real Ray on the import path.
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
+import ray  # noqa: E402
+from rich.console import Console  # noqa: E402
+from rich.table import Table  # noqa: E402
+
+sys.path.append(_HERE)  # after site-packages: `_jobs` is found, `ray` stays Ray's
+from _jobs import noop, numpy_1ms  # noqa: E402
+
+console = Console(width=140)
+
+
+def sleep_half(i: int, where: str) -> int:
+    """Half a second of sleep; first notes which Ray node runs it (a file per attempt)."""
+    import ray as ray_
+
+    node = ray_.get_runtime_context().get_node_id()
+    with open(os.path.join(where, f"{i}.{os.environ['TESSERA_ATTEMPT_NUMBER']}"), "w") as f:
+        f.write(node)
+    time.sleep(0.5)
+    return i
+
+
+def pct(xs: list[float], q: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(q * len(xs)))]
+
+
+def latency(client: Any, n: int) -> tuple[list[float], list[float]]:
+    f = ray.remote(noop)
+    ray.get([f.remote() for _ in range(10)])  # warm the workers
+    for _ in range(10):
+        client.submit(noop).result(timeout=120)
+    raw, ours = [], []
+    for _ in range(n):  # interleaved, so that load on the machine hits both alike
+        t = time.perf_counter()
+        ray.get(f.remote())
+        raw.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        client.submit(noop).result(timeout=120)
+        ours.append(time.perf_counter() - t)
+    return raw, ours
+
+
+def throughput(client: Any, n: int) -> tuple[float, float]:
+    f = ray.remote(numpy_1ms)
+    ray.get([f.remote(i) for i in range(50)])
+    client.map(numpy_1ms, range(50), timeout=600)
+    t = time.perf_counter()
+    ray.get([f.remote(i) for i in range(n)])
+    raw = n / (time.perf_counter() - t)
+    t = time.perf_counter()
+    got = client.map(numpy_1ms, range(n), timeout=1200)
+    ours = n / (time.perf_counter() - t)
+    assert len(got) == n
+    return raw, ours
+
+
+def node_loss(cluster: Any, client: Any, n: int) -> dict[str, Any]:
+    """Add a worker node, run ``n`` half-second jobs, kill the node once jobs run on it, count."""
+    node = cluster.add_node(num_cpus=2)
+    deadline = time.monotonic() + 120
+    while ray.cluster_resources().get("CPU", 0) < 4 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(2.5)  # the controller reads the cluster's capacity every 2 s
+    where = tempfile.mkdtemp(prefix="tessera-ray-nodes-")
+    handles = [client.submit(sleep_half, i, where) for i in range(n)]
+
+    def on_node() -> int:
+        return sum(1 for f in os.listdir(where) if open(os.path.join(where, f)).read() == node.node_id)
+
+    while on_node() == 0 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    running_there = on_node()
+    cluster.remove_node(node, allow_graceful=False)
+    results = [h.result(timeout=600) for h in handles]
+    jobs = [h.job for h in handles]
+    return {"jobs": n, "succeeded": sum(1 for j in jobs if j.state.value == "succeeded"),
+            "results_ok": results == list(range(n)), "on_node": running_there,
+            "requeued": sum(j.attempts - 1 for j in jobs)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--latency", type=int, default=200)
+    ap.add_argument("--jobs", type=int, default=1000)
+    ap.add_argument("--kill-jobs", type=int, default=40)
+    args = ap.parse_args()
+
+    from ray.cluster_utils import Cluster
+
+    from tessera.client import Client
+
+    console.print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; "
+                  f"load before: {os.getloadavg()}; ray {ray.__version__}")
+    cluster = Cluster(initialize_head=True, head_node_args={
+        "num_cpus": 2, "node_ip_address": "127.0.0.1", "include_dashboard": False})
+    ray.init(address=cluster.address, log_to_driver=False, logging_level="WARNING")
+    home = tempfile.mkdtemp(prefix="tessera-ray-bench-")
+    try:
+        with Client(home=home, executor="ray") as client:
+            raw_l, our_l = latency(client, args.latency)
+            raw_t, our_t = throughput(client, args.jobs)
+            loss = node_loss(cluster, client, args.kill_jobs)
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
+
+    added_ms = (statistics.median(our_l) - statistics.median(raw_l)) * 1000
+    t = Table(title="tessera on Ray vs raw Ray tasks (local cluster, 2 logical CPUs)")
+    for col in ("measure", "raw Ray", "tessera on Ray", "tessera - raw / ratio", "target", "met"):
+        t.add_column(col)
+    t.add_row(f"latency, 1 no-op job at a time (n={args.latency}), median ms",
+              f"{statistics.median(raw_l) * 1000:.2f}", f"{statistics.median(our_l) * 1000:.2f}",
+              f"+{added_ms:.2f} ms", "<= 2 ms", "yes" if added_ms <= 2 else "no")
+    t.add_row("latency p95 ms", f"{pct(raw_l, 0.95) * 1000:.2f}", f"{pct(our_l, 0.95) * 1000:.2f}", "", "", "")
+    ratio = our_t / raw_t
+    t.add_row(f"throughput, {args.jobs} jobs of ~1 ms, jobs/s", f"{raw_t:.0f}", f"{our_t:.0f}", f"{ratio:.0%}",
+              ">= 80%", "yes" if ratio >= 0.8 else "no")
+    ok = loss["succeeded"] == loss["jobs"] and loss["results_ok"]
+    t.add_row(f"node killed mid-run ({loss['jobs']} jobs of 0.5 s; {loss['on_node']} had started on it)", "",
+              f"{loss['succeeded']}/{loss['jobs']} succeeded, {loss['requeued']} attempts requeued", "", "no job lost",
+              "yes" if ok else "no")
+    console.print(t)
+    console.print(f"load after: {os.getloadavg()}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,61 @@
+"""``tessera server``, ``tessera token`` and ``tessera audit`` as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+
+from tests.conftest import wait_for
+from tests.server.conftest import free_port
+
+CLI = [sys.executable, "-m", "tessera.cli.main"]
+
+
+def _run(*args: str, check: int = 0) -> subprocess.CompletedProcess[str]:
+    p = subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "200"})
+    assert p.returncode == check, (args, p.stdout, p.stderr)
+    return p
+
+
+def test_server_refuses_other_addresses_without_a_token(home: Path) -> None:
+    p = _run("server", "--host", "0.0.0.0", check=2)
+    assert "refusing to listen on 0.0.0.0" in p.stderr and "To fix" in p.stderr
+
+
+def test_server_tokens_and_audit_end_to_end(home: Path) -> None:
+    tok = json.loads(_run("token", "create", "--name", "ops", "--role", "admin", "--json").stdout)
+    assert tok["token"].startswith("tsr_") and tok["role"] == "admin"
+    listed = json.loads(_run("token", "ls", "--json").stdout)
+    assert [t["name"] for t in listed] == ["ops"] and "token" not in listed[0]
+    port = free_port()
+    proc = subprocess.Popen([*CLI, "server", "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    url, h = f"http://127.0.0.1:{port}", {"Authorization": f"Bearer {tok['token']}"}
+
+    def up() -> bool:
+        try:
+            return httpx.get(f"{url}/api/v1/health", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    try:
+        wait_for(up, 60, "the server to listen")
+        assert httpx.get(f"{url}/api/v1/jobs", timeout=10).status_code == 401
+        r = httpx.post(f"{url}/api/v1/jobs", json={"command": ["true"]}, headers=h, timeout=30)
+        assert r.status_code == 201
+        jid = r.json()["ids"][0]
+        wait_for(lambda: httpx.get(f"{url}/api/v1/jobs/{jid}", headers=h, timeout=10).json()["state"] == "succeeded",
+                 60, "the job to run on the server's controller")
+        _run("token", "revoke", str(tok["id"]))
+        wait_for(lambda: httpx.get(f"{url}/api/v1/jobs", headers=h, timeout=10).status_code == 401, 30,
+                 "the revoked token to stop working")
+    finally:
+        proc.terminate()
+        assert proc.wait(60) == 0
+    entries = json.loads(_run("audit", "--json").stdout)
+    assert [e["action"] for e in entries] == ["token.create", "job.submit", "token.revoke"]
+    assert "intact: 3 entries" in _run("audit", "verify").stdout
