@@ -29,7 +29,9 @@ import psutil
 from rich.console import Console
 from rich.table import Table
 
-sys.path.insert(0, os.path.dirname(__file__))
+_HERE = os.path.dirname(os.path.abspath(__file__))
+# after site-packages: `_jobs` is found, and `import ray` finds Ray, not benchmarks/ray.py
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE] + [_HERE]
 from _jobs import noop, numpy_1ms  # noqa: E402
 
 console = Console(width=160)
