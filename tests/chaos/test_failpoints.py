@@ -44,8 +44,10 @@ def test_failpoint_is_hit_and_survived(name: str, home: Path, monkeypatch: pytes
     s = Settings.load()
     store = Store(s.db_url)
     try:
-        ids = submit(store, _specs(name, tmp_path), detect(s))
+        # the controller first: with jobs already waiting it could claim one and die at the
+        # failpoint before `ensure_running` sees it up, which would read as a failed start
         first = daemon.ensure_running(s)
+        ids = submit(store, _specs(name, tmp_path), detect(s))
         daemon.poke(s)
         if name == "mid_cancel":
             wait_for(lambda: sum(j.state is JobState.RUNNING for j in store.jobs(ids=ids, limit=10)) >= 2, 60,

@@ -592,6 +592,10 @@ class Controller:
 
     def _beat(self, now: float) -> None:
         self._next_beat = now + self.settings.heartbeat_s
+        if self.free.cpus > 0 or self.free.gpus:
+            # the store is the truth: with room free, read the runnable jobs again every heartbeat,
+            # so a job the in-memory hand-off missed waits one heartbeat at most, never forever
+            self._dirty = self._refill = True
         total = self.executor.capacity()
         if total != self.total:
             self._resize(total)
