@@ -19,9 +19,9 @@ PY = sys.executable
 Run = Callable[..., subprocess.CompletedProcess[str]]
 
 
-@pytest.fixture
-def tessera(home: Path) -> Iterator[Run]:
-    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
+def runner(**extra_env: str) -> Run:
+    """The CLI as a subprocess in this environment plus ``extra_env``; ``check`` is the expected exit code."""
+    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1", **extra_env}
 
     def run(*args: str, check: int | None = 0, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         cmd = [TESSERA, *args] if os.path.exists(TESSERA) else [PY, "-m", "tessera.cli.main", *args]
@@ -30,6 +30,12 @@ def tessera(home: Path) -> Iterator[Run]:
             assert p.returncode == check, f"{args} exited {p.returncode}\nstdout:\n{p.stdout}\nstderr:\n{p.stderr}"
         return p
 
+    return run
+
+
+@pytest.fixture
+def tessera(home: Path) -> Iterator[Run]:
+    run = runner()
     yield run
     from tessera.config import Settings
     from tessera.controller import daemon

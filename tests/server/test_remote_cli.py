@@ -3,8 +3,6 @@ live server, from a client whose own TESSERA_HOME is empty (it cannot reach the 
 
 from __future__ import annotations
 
-import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +11,6 @@ import pytest
 from tests.e2e import test_cli as local
 from tests.server.conftest import live
 
-TESSERA, PY = local.TESSERA, local.PY
 
 
 @pytest.fixture
@@ -21,17 +18,8 @@ def tessera(home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iter
     monkeypatch.setenv("TESSERA_GPUS", "2")
     with live(home, project="demo") as srv:
         client_home = tmp_path / "client-home"
-        env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1", "TESSERA_URL": srv.url,
-               "TESSERA_TOKEN": srv.server.secrets["project"], "TESSERA_HOME": str(client_home)}
-
-        def run(*args: str, check: int | None = 0, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-            cmd = [TESSERA, *args] if os.path.exists(TESSERA) else [PY, "-m", "tessera.cli.main", *args]
-            p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
-            if check is not None:
-                assert p.returncode == check, f"{args} exited {p.returncode}\nstdout:\n{p.stdout}\nstderr:\n{p.stderr}"
-            return p
-
-        yield run
+        yield local.runner(TESSERA_URL=srv.url, TESSERA_TOKEN=srv.server.secrets["project"],
+                           TESSERA_HOME=str(client_home))
         assert not (client_home / "tessera.db").exists(), "the client opened a local store"
 
 

@@ -137,11 +137,3 @@ def roll_up(costs: Iterable[AttemptCost], by: str) -> list[dict[str, Any]]:
         g["attempts"] += 1
         g["seconds"] += c.seconds
     return [{by: k, **v} for k, v in sorted(acc.items(), key=lambda kv: (-kv[1]["usd"], kv[0]))]
-
-
-def per_job(costs: Iterable[AttemptCost]) -> dict[int, float]:
-    """Dollars per job id (array elements under their own id)."""
-    out: dict[int, float] = defaultdict(float)
-    for c in costs:
-        out[c.job_id] += c.usd
-    return dict(out)

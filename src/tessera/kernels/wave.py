@@ -152,11 +152,6 @@ class Propagator:
     def _zeros(self, shape: tuple[int, ...]) -> Any:
         return self.ops.to_device(np.zeros(shape, dtype=self.dtype))
 
-    def reset(self) -> None:
-        """Set both time levels to zero."""
-        self.cur[...] = 0
-        self.prev[...] = 0
-
     def interior(self, field: Any | None = None) -> Any:
         """The physical-model view (no sponge, no halo) of ``field`` (default: ``cur``)."""
         f = self.cur if field is None else field
