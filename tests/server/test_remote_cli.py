@@ -12,7 +12,6 @@ from tests.e2e import test_cli as local
 from tests.server.conftest import live
 
 
-
 @pytest.fixture
 def tessera(home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[local.Run]:
     monkeypatch.setenv("TESSERA_GPUS", "2")
