@@ -13,7 +13,6 @@ from tessera.errors import SpecError
 from tessera.executors.hardware import detect
 from tessera.jobfile import to_spec
 from tessera.server import audit
-from tessera.server.audit import GroupWriter
 from tessera.server.intake import Intake, Request, alone, groups
 from tessera.store import Store
 
@@ -36,7 +35,7 @@ def test_groups_keep_names_and_references_apart() -> None:
 def intake(home: Path) -> tuple[Intake, Store]:
     s = Settings.load()
     store = Store(s.db_url)
-    return Intake(store, detect(s), GroupWriter(store), lambda *_: None), store
+    return Intake(store, detect(s), lambda *_: None), store
 
 
 def test_concurrent_submissions_keep_their_own_ids_and_errors(intake: tuple[Intake, Store]) -> None:
@@ -77,3 +76,43 @@ def test_a_request_with_its_own_dependencies_goes_alone(intake: tuple[Intake, St
     ids = it.submit("a", "default", [to_spec({"name": "p", "command": ["true"]}),
                                      to_spec({"name": "q", "command": ["true"], "dependency": "afterok:p"})], {})
     assert store.dependency_states([ids[1]])[ids[1]][0][:2] == ("afterok", ids[0])
+
+
+def _count(store: Store) -> int:
+    return len(store.jobs())
+
+
+def test_jobs_and_their_audit_entry_commit_together(intake: tuple[Intake, Store],
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A failure while writing the audit entry leaves no job behind: one transaction, not two."""
+    it, store = intake
+    it.submit("a", "default", [to_spec({"command": ["true"]})], {})
+    before, entries = _count(store), len(audit.entries(store))
+
+    def broken(*_a: object, **_k: object) -> None:
+        raise RuntimeError("disk full while auditing")
+
+    monkeypatch.setattr("tessera.server.intake.append_all", broken)
+    with pytest.raises(RuntimeError, match="disk full"):
+        it.submit("a", "default", [to_spec({"command": ["true"]}), to_spec({"command": ["true"]})], {})
+    assert _count(store) == before and len(audit.entries(store)) == entries
+    monkeypatch.undo()
+    it.submit("a", "default", [to_spec({"command": ["true"]})], {})
+    assert _count(store) == before + 1 and audit.verify(store).ok
+
+
+def test_dependencies_on_other_projects_and_revoked_tokens_store_nothing(intake: tuple[Intake, Store]) -> None:
+    from tessera.server import tokens
+    from tessera.server.security import Refused
+
+    it, store = intake
+    theirs = it.submit("b", "other", [to_spec({"command": ["true"], "project": "other"})], {})[0]
+    n, entries = _count(store), len(audit.entries(store))
+    with pytest.raises(SpecError, match="does not exist"):
+        it.submit("a", "default", [to_spec({"command": ["true"], "dependency": f"afterok:{theirs}"})], {})
+    tok, _secret = tokens.create(store, "t", "default", "submitter")
+    assert it.submit("a", "default", [to_spec({"command": ["true"]})], {}, tok.id)
+    tokens.revoke(store, tok.id)
+    with pytest.raises(Refused, match="revoked"):
+        it.submit("a", "default", [to_spec({"command": ["true"]})], {}, tok.id)
+    assert _count(store) == n + 1 and len(audit.entries(store)) == entries + 1

@@ -5,6 +5,9 @@ id, time, actor, action, project, target and detail), so editing, removing or re
 entry breaks every hash after it; ``verify`` finds the first break. The database refuses UPDATE
 and DELETE on the table (triggers), and appends are serialised (SQLite's write lock; an
 exclusive table lock on PostgreSQL), so the chain has no forks.
+
+Appends run on the store's driver-level transaction (``store.hot.Tx``), so a submission's audit
+entry is written in the transaction that stores its jobs (``server/intake.py``).
 """
 
 from __future__ import annotations
@@ -17,11 +20,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import select
 
 from tessera.store import Store
 from tessera.store import schema as t
 from tessera.store.engine import translated
+from tessera.store.hot import Tx
 
 GENESIS = "0" * 64
 
@@ -51,26 +55,36 @@ def chain_hash(prev_hash: str, id_: int, at: float, actor: str, action: str, pro
     return hashlib.sha256(f"{prev_hash}\n{body}".encode()).hexdigest()
 
 
-def append(conn: Connection, actor: str, action: str, project: str | None = None, target: str | None = None,
-           detail: dict[str, Any] | None = None, now: float | None = None) -> Entry:
-    """Append one entry inside the caller's write transaction."""
-    if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql("LOCK TABLE audit IN EXCLUSIVE MODE")
-    last = conn.execute(select(t.audit.c.id, t.audit.c.hash).order_by(t.audit.c.id.desc()).limit(1)).first()
-    prev, id_ = (last.hash, last.id + 1) if last else (GENESIS, 1)
+Item = tuple[str, str, str | None, str | None, dict[str, Any] | None]  # actor, action, project, target, detail
+_INSERT = "INSERT INTO audit (id, at, actor, action, project, target, detail, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?)"
+
+
+def append_all(tx: Tx, items: list[Item], now: float | None = None) -> list[Entry]:
+    """Append entries, in order, inside the caller's driver-level write transaction."""
+    if not items:
+        return []
+    if tx.q.pg:
+        tx.run("LOCK TABLE audit IN EXCLUSIVE MODE")
+    last = tx.one("SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1")
+    prev, id_ = (str(last[1]), int(last[0]) + 1) if last else (GENESIS, 1)
     at = time.time() if now is None else now
-    detail = json.loads(json.dumps(detail or {}, default=str))  # store exactly what was hashed
-    h = chain_hash(prev, id_, at, actor, action, project, target, detail)
-    conn.execute(t.audit.insert().values(id=id_, at=at, actor=actor, action=action, project=project, target=target,
-                                         detail=json.dumps(detail, sort_keys=True), prev_hash=prev, hash=h))
-    return Entry(id_, at, actor, action, project, target, detail, prev, h)
+    out: list[Entry] = []
+    rows: list[tuple[Any, ...]] = []
+    for actor, action, project, target, detail in items:
+        d = json.loads(json.dumps(detail or {}, default=str))  # store exactly what was hashed
+        h = chain_hash(prev, id_, at, actor, action, project, target, d)
+        out.append(Entry(id_, at, actor, action, project, target, d, prev, h))
+        rows.append((id_, at, actor, action, project, target, json.dumps(d, sort_keys=True), prev, h))
+        prev, id_ = h, id_ + 1
+    tx.many(_INSERT, rows)
+    return out
 
 
 def record(store: Store, actor: str, action: str, project: str | None = None, target: str | None = None,
            detail: dict[str, Any] | None = None) -> Entry:
     """Append one entry in its own transaction."""
-    with translated("writing the audit log"), store._write() as conn:
-        return append(conn, actor, action, project, target, detail)
+    with store._tx("writing the audit log") as tx:
+        return append_all(tx, [(actor, action, project, target, detail)])[0]
 
 
 class GroupWriter:
@@ -88,7 +102,7 @@ class GroupWriter:
                detail: dict[str, Any] | None = None) -> None:
         self.record_many([(actor, action, project, target, detail)])
 
-    def record_many(self, entries: list[tuple[str, str, str | None, str | None, dict[str, Any] | None]]) -> None:
+    def record_many(self, entries: list[Item]) -> None:
         items = [_Pending(e) for e in entries]
         with self._queue_lock:
             self._queue.extend(items)
@@ -97,9 +111,8 @@ class GroupWriter:
                 with self._queue_lock:
                     batch, self._queue = self._queue, []
                 try:
-                    with translated("writing the audit log"), self.store._write() as conn:
-                        for p in batch:
-                            append(conn, *p.entry)
+                    with self.store._tx("writing the audit log") as tx:
+                        append_all(tx, [p.entry for p in batch])
                 except Exception as e:  # noqa: BLE001 - handed to every caller of the batch
                     for p in batch:
                         p.error = e
@@ -112,7 +125,7 @@ class GroupWriter:
 
 @dataclass
 class _Pending:
-    entry: tuple[str, str, str | None, str | None, dict[str, Any] | None]
+    entry: Item
     done: bool = False
     error: BaseException | None = None
 

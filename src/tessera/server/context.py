@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from tessera.config import Settings
+from tessera.errors import StoreError
 from tessera.scheduler.decide import Capacity
 from tessera.server import tokens
 from tessera.server.audit import GroupWriter
@@ -15,7 +17,6 @@ from tessera.server.intake import Intake
 from tessera.server.security import RateLimiter
 from tessera.store import Store
 
-TOKEN_CACHE_S = 1.0  # a revoked token stops working within this long
 LAST_USED_EVERY_S = 60.0
 
 
@@ -34,33 +35,28 @@ class Context:
     auth_limiter: RateLimiter = field(default_factory=lambda: RateLimiter(rate=5, burst=20))
     audit: GroupWriter = field(init=False)
     intake: Intake = field(init=False)
-    _tokens: dict[str, tuple[tokens.Token | None, float]] = field(default_factory=dict)
     _used: dict[int, float] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         self.audit = GroupWriter(self.store)
-        self.intake = Intake(self.store, self.total, self.audit, self.poke)
+        self.intake = Intake(self.store, self.total, self.poke)
 
     def token(self, secret: str) -> tokens.Token | None:
-        """The live token for a bearer secret, cached for ``TOKEN_CACHE_S``."""
+        """The live token for a bearer secret, read afresh (a revoked token fails its next request);
+        its last use is recorded at most every ``LAST_USED_EVERY_S``."""
+        tok = tokens.verify(self.store, secret)
+        if tok is None:
+            return None
         now = time.monotonic()
         with self._lock:
-            hit = self._tokens.get(secret)
-        if hit is not None and hit[1] > now:
-            return hit[0]
-        tok = tokens.verify(self.store, secret)
-        with self._lock:
-            if len(self._tokens) > 10_000:
-                self._tokens.clear()
-            self._tokens[secret] = (tok, now + TOKEN_CACHE_S)
-            stale = tok is not None and now - self._used.get(tok.id, -1e9) > LAST_USED_EVERY_S
-            if stale and tok is not None:
+            stale = now - self._used.get(tok.id, -1e9) > LAST_USED_EVERY_S
+            if stale:
                 self._used[tok.id] = now
-        if stale and tok is not None:
-            tokens.touch(self.store, tok.id)
+        if stale:  # a write: off the caller's path (the event loop), best effort
+            threading.Thread(target=self._touch, args=(tok.id,), daemon=True).start()
         return tok
 
-    def forget_tokens(self) -> None:
-        with self._lock:
-            self._tokens.clear()
+    def _touch(self, token_id: int) -> None:
+        with contextlib.suppress(StoreError):
+            tokens.touch(self.store, token_id)

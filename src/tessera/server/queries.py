@@ -23,15 +23,6 @@ def visible(store: Store, project: str, ref: str | int) -> Job:
     return job
 
 
-def projects_of(store: Store, job_ids: Sequence[int]) -> dict[int, str]:
-    """The project of each existing job among ``job_ids``, in one read."""
-    ids = sorted(set(job_ids))
-    if not ids:
-        return {}
-    with translated("reading projects"), store._read() as conn:
-        return dict(conn.execute(select(t.jobs.c.id, t.jobs.c.project).where(t.jobs.c.id.in_(ids))).all())
-
-
 def page(store: Store, project: str, states: Sequence[JobState] | None = None, queue: str | None = None,
          name: str | None = None, ids: Sequence[int] | None = None, array_id: int | None = None,
          elements: bool = False, before: int | None = None, limit: int = 50) -> tuple[list[Job], int | None]:

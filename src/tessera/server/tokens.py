@@ -103,15 +103,29 @@ def revoke(store: Store, token_id: int) -> Token:
     return _row(row)
 
 
+_BY_HASH = "SELECT id, name, prefix, project, role, created_at, revoked_at, last_used_at FROM api_tokens WHERE hash = ?"
+
+
 def verify(store: Store, secret: str) -> Token | None:
-    """The live token with this secret, or None (unknown, malformed or revoked)."""
+    """The live token with this secret, or None (unknown, malformed or revoked).
+
+    The server calls this on every request (so a revocation binds the next request), so it is one
+    indexed read on the driver's own connection, without SQLAlchemy's expression layer.
+    """
     if not secret.startswith(PREFIX) or len(secret) > 100:
         return None
-    with translated("checking a token"), store._read() as conn:
-        row = conn.execute(select(t.api_tokens).where(t.api_tokens.c.hash == digest(secret))).first()
-    if row is None or row.revoked_at is not None:
+    with translated("checking a token"):
+        conn = store.engine.raw_connection()
+        try:
+            cur = conn.cursor()
+            cur.execute(store.sql(_BY_HASH), (digest(secret),))
+            row = cur.fetchone()
+            cur.close()
+        finally:
+            conn.close()
+    if row is None or row[6] is not None:
         return None
-    return _row(row)
+    return Token(row[0], row[1], row[2], row[3], Role(row[4]), row[5], row[6], row[7])
 
 
 def by_id(store: Store, token_id: int) -> Token | None:

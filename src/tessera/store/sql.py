@@ -179,13 +179,16 @@ class Store(HotWrites, StoreWrites):
 
     def submit(self, items: Sequence[NewJob], now: float | None = None,
                accepted: list[Candidate] | None = None,
-               admit: Callable[[Tx, list[Candidate]], None] | None = None) -> list[int]:
+               admit: Callable[[Tx, list[Candidate]], None] | None = None,
+               then: Callable[[Tx, list[int]], None] | None = None) -> list[int]:
         """Insert jobs (and array elements) in one transaction; returns the top-level job ids.
 
         ``accepted``, when given, receives the scheduling view (``Candidate``) of each inserted job
         that is runnable at once (no dependency, not an array), so an embedded controller can take
         it without reading it back; ``admit`` is called with them inside the transaction, last, so
-        that such a controller may claim them in it (``Controller.admitting``).
+        that such a controller may claim them in it (``Controller.admitting``). ``then`` is called
+        with the transaction and the ids before that, so a caller may write (or refuse) in the same
+        transaction (the server's audit entries).
         """
         now = time.time() if now is None else now
         if accepted is None and admit is not None:
@@ -231,6 +234,8 @@ class Store(HotWrites, StoreWrites):
                         "aftercorr pairs array elements by index, but this job is not an array",
                         "use afterok for a single job, or give this job an --array",
                     )
+            if then is not None:
+                then(tx, ids)
             if admit is not None and accepted:
                 admit(tx, accepted)
             return ids
