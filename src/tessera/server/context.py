@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from tessera.config import Settings
 from tessera.errors import StoreError
@@ -37,6 +38,7 @@ class Context:
     intake: Intake = field(init=False)
     _used: dict[int, float] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _reader: Any = None  # SQLite: the driver connection token reads use
 
     def __post_init__(self) -> None:
         self.audit = GroupWriter(self.store)
@@ -45,7 +47,17 @@ class Context:
     def token(self, secret: str) -> tokens.Token | None:
         """The live token for a bearer secret, read afresh (a revoked token fails its next request);
         its last use is recorded at most every ``LAST_USED_EVERY_S``."""
-        tok = tokens.verify(self.store, secret)
+        if self.store.dialect == "sqlite":  # one kept connection (SQLite reads are local and short)
+            with self._lock:
+                if self._reader is None:
+                    self._reader = self.store.engine.raw_connection()
+                try:
+                    tok = tokens.verify(self.store, secret, self._reader)
+                except StoreError:
+                    self._close_reader()
+                    raise
+        else:
+            tok = tokens.verify(self.store, secret)
         if tok is None:
             return None
         now = time.monotonic()
@@ -56,6 +68,16 @@ class Context:
         if stale:  # a write: off the caller's path (the event loop), best effort
             threading.Thread(target=self._touch, args=(tok.id,), daemon=True).start()
         return tok
+
+    def _close_reader(self) -> None:
+        if self._reader is not None:
+            with contextlib.suppress(Exception):
+                self._reader.close()
+            self._reader = None
+
+    def close(self) -> None:
+        with self._lock:
+            self._close_reader()
 
     def _touch(self, token_id: int) -> None:
         with contextlib.suppress(StoreError):

@@ -69,6 +69,7 @@ def hosted(settings: Settings, opts: Options, embedded: bool | None = None) -> I
     finally:
         dispatcher.stop()
         sampler.stop()
+        ctx.close()
         client.close()
 
 

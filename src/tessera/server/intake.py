@@ -41,14 +41,12 @@ class Request:
     ids: list[int] = field(default_factory=list)
     error: BaseException | None = None
     done: bool = False
+    names: set[str] = field(init=False)  # the names its jobs define
+    refs: set[str] = field(init=False)  # the refs its dependencies name
 
-    @property
-    def names(self) -> set[str]:
-        return {s.name for s in self.specs if s.name}
-
-    @property
-    def refs(self) -> set[str]:
-        return {r for s in self.specs for d in s.dependencies for r in d.on}
+    def __post_init__(self) -> None:
+        self.names = {s.name for s in self.specs if s.name}
+        self.refs = {r for s in self.specs for d in s.dependencies for r in d.on}
 
     def outside(self) -> dict[str, int]:
         """Dependencies on jobs outside the request, as {ref: job id} (an element ``12_3`` counts as
@@ -76,17 +74,17 @@ def alone(specs: Sequence[JobSpec]) -> bool:
 
 def groups(batch: Sequence[Request]) -> list[list[Request]]:
     """Split queued requests into groups whose names and references do not meet (pure)."""
-    out: list[list[Request]] = []
+    out: list[tuple[list[Request], set[str], set[str]]] = []  # (group, its names, its refs)
     for req in batch:
-        for g in out:
-            names = set().union(*(r.names for r in g))
-            refs = set().union(*(r.refs for r in g))
+        for g, names, refs in out:
             if not (req.names & refs or req.refs & names or req.names & names):
                 g.append(req)
+                names |= req.names
+                refs |= req.refs
                 break
         else:
-            out.append([req])
-    return out
+            out.append(([req], set(req.names), set(req.refs)))
+    return [g for g, _n, _r in out]
 
 
 def check_in(tx: Tx, group: Sequence[Request]) -> None:

@@ -106,23 +106,27 @@ def revoke(store: Store, token_id: int) -> Token:
 _BY_HASH = "SELECT id, name, prefix, project, role, created_at, revoked_at, last_used_at FROM api_tokens WHERE hash = ?"
 
 
-def verify(store: Store, secret: str) -> Token | None:
+def verify(store: Store, secret: str, conn: Any = None) -> Token | None:
     """The live token with this secret, or None (unknown, malformed or revoked).
 
     The server calls this on every request (so a revocation binds the next request), so it is one
-    indexed read on the driver's own connection, without SQLAlchemy's expression layer.
+    indexed read on the driver's own connection (``conn``, a driver connection the caller keeps, or
+    one from the pool), without SQLAlchemy's expression layer.
     """
     if not secret.startswith(PREFIX) or len(secret) > 100:
         return None
     with translated("checking a token"):
-        conn = store.engine.raw_connection()
+        own = conn is None
+        if own:
+            conn = store.engine.raw_connection()
         try:
             cur = conn.cursor()
             cur.execute(store.sql(_BY_HASH), (digest(secret),))
             row = cur.fetchone()
             cur.close()
         finally:
-            conn.close()
+            if own:
+                conn.close()
     if row is None or row[6] is not None:
         return None
     return Token(row[0], row[1], row[2], row[3], Role(row[4]), row[5], row[6], row[7])
