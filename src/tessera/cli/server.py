@@ -23,13 +23,14 @@ def serve(
     rate: Annotated[float, typer.Option(help="Requests per second per token (token bucket; 0: no limit).")] = 2000.0,
     tls_cert: Annotated[str | None, typer.Option(help="TLS certificate (PEM) to serve HTTPS.")] = None,
     tls_key: Annotated[str | None, typer.Option(help="TLS private key (PEM).")] = None,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="API processes (the controller stays one, in this process).")] = 1,
 ) -> None:
     """Serve the REST API and dashboard, hosting the controller for this TESSERA_HOME."""
     from tessera.server.host import Options
     from tessera.server.host import serve as run
 
     opts = Options(host=host, port=port, allowed_hosts=tuple(allowed_host or ()),
-                   allowed_origins=tuple(allowed_origin or ()), rate=rate, burst=max(rate * 2, 1), tls=bool(tls_cert))
+                   allowed_origins=tuple(allowed_origin or ()), rate=rate, burst=max(rate * 2, 1), tls=bool(tls_cert), workers=workers)
     render.err_console.print(f"tessera server on http{'s' if tls_cert else ''}://{host}:{port} (API under /api/v1)")
     run(Settings.load(), opts, tls_cert, tls_key)
 

@@ -168,6 +168,12 @@ def serve(settings: Settings) -> int:
     return 0
 
 
+def listen(settings: Settings, on_poke: Callable[[], None], stopping: threading.Event) -> socket.socket:
+    """Hear pokes on this home's socket: for a process that holds the home's lock with a controller
+    of its own (``tessera server --workers N``, whose worker processes poke it)."""
+    return _listen(settings.socket_path, on_poke, stopping)
+
+
 def _listen(path: Path, on_poke: Callable[[], None], stopping: threading.Event) -> socket.socket:
     with contextlib.suppress(FileNotFoundError):
         path.unlink()

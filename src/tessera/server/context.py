@@ -15,7 +15,7 @@ from tessera.scheduler.decide import Capacity
 from tessera.server import tokens
 from tessera.server.audit import GroupWriter
 from tessera.server.intake import Intake
-from tessera.server.security import RateLimiter
+from tessera.server.security import AUTH_BURST, AUTH_RATE, Limiter, RateLimiter
 from tessera.store import Store
 
 LAST_USED_EVERY_S = 60.0
@@ -32,8 +32,8 @@ class Context:
     allowed_hosts: frozenset[str]
     allowed_origins: frozenset[str] = frozenset()
     secure_cookies: bool = False
-    limiter: RateLimiter = field(default_factory=lambda: RateLimiter(rate=2000, burst=4000))
-    auth_limiter: RateLimiter = field(default_factory=lambda: RateLimiter(rate=5, burst=20))
+    limiter: Limiter = field(default_factory=lambda: RateLimiter(rate=2000, burst=4000))
+    auth_limiter: Limiter = field(default_factory=lambda: RateLimiter(AUTH_RATE, AUTH_BURST))
     audit: GroupWriter = field(init=False)
     intake: Intake = field(init=False)
     _used: dict[int, float] = field(default_factory=dict)

@@ -8,15 +8,18 @@ import contextlib
 import ipaddress
 import logging
 import signal
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from tessera.client import Client
 from tessera.config import Settings
+from tessera.controller import daemon
 from tessera.errors import SpecError
 from tessera.monitor.sampler import Sampler
 from tessera.monitor.webhooks import Dispatcher
-from tessera.server import tokens
+from tessera.server import tokens, workers
 from tessera.server.context import Context
 from tessera.server.security import RateLimiter, loopback_names
 
@@ -52,6 +55,7 @@ class Options:
     burst: float = 4000.0
     sample_s: float = 1.0
     tls: bool = False
+    workers: int = 1  # API processes; more than one: see ``server/workers.py``
 
 
 @contextlib.contextmanager
@@ -62,11 +66,21 @@ def hosted(settings: Settings, opts: Options, embedded: bool | None = None) -> I
     sampler = Sampler(client.store, opts.sample_s)
     dispatcher = Dispatcher(client.store)
     ctx = context(client, opts)
+    stopping = threading.Event()
+    controller = client._controller
+    # worker processes poke the controller through the home's socket; a background controller
+    # (when one held the home first) listens there itself
+    sock = daemon.listen(settings, controller.poke, stopping) if opts.workers > 1 and controller else None
     sampler.start()
     dispatcher.start()
     try:
         yield ctx
     finally:
+        stopping.set()
+        if sock is not None:
+            sock.close()
+            with contextlib.suppress(FileNotFoundError):
+                settings.socket_path.unlink()
         dispatcher.stop()
         sampler.stop()
         ctx.close()
@@ -96,5 +110,10 @@ def serve(settings: Settings, opts: Options, ssl_certfile: str | None = None, ss
         # handlers it found: these make that a no-op, so the controller below is closed cleanly.
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: None)
-        uvicorn.run(create_app(ctx), host=opts.host, port=opts.port, log_level="warning", access_log=False,
-                    ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile, server_header=False)
+        common: dict[str, Any] = {"host": opts.host, "port": opts.port, "log_level": "warning", "access_log": False,
+                                  "ssl_certfile": ssl_certfile, "ssl_keyfile": ssl_keyfile, "server_header": False}
+        if opts.workers > 1:
+            workers.export(opts)
+            uvicorn.run("tessera.server.workers:app", factory=True, workers=opts.workers, **common)
+        else:
+            uvicorn.run(create_app(ctx), **common)

@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Protocol
 from urllib.parse import urlsplit
 
 from sqlalchemy import select
@@ -161,15 +162,41 @@ def close_session(store: Store, session_hash: str) -> None:
 
 # ---------------------------------------------------------------- rate limits
 
+AUTH_RATE, AUTH_BURST = 5.0, 20.0  # failed authentications a second (and burst) per client address
+
+
 @dataclass
 class Bucket:
     tokens: float
     at: float
 
 
+@dataclass(frozen=True, slots=True)
+class Refill:
+    """A bucket after one request: its tokens and time, and the seconds to wait (0: allowed)."""
+
+    tokens: float
+    at: float
+    wait: float
+
+
+def refill(bucket: tuple[float, float] | None, now: float, rate: float, burst: float) -> Refill:
+    """Spend one request from a bucket of (tokens, time), or a new full one (pure)."""
+    tokens, at = bucket if bucket is not None else (burst, now)
+    tokens = min(burst, tokens + max(0.0, now - at) * rate)
+    if tokens >= 1:
+        return Refill(tokens - 1, now, 0.0)
+    return Refill(tokens, now, (1 - tokens) / rate)
+
+
+class Limiter(Protocol):
+    def take(self, key: str, now: float | None = None) -> float: ...
+
+
 @dataclass
 class RateLimiter:
-    """A token bucket per key: ``rate`` requests a second on average, bursts up to ``burst``."""
+    """A token bucket per key in this process's memory: ``rate`` requests a second on average,
+    bursts up to ``burst`` (``limits.SharedLimiter`` keeps them for several processes)."""
 
     rate: float
     burst: float
@@ -183,19 +210,14 @@ class RateLimiter:
         now = time.monotonic() if now is None else now
         with self.lock:
             b = self.buckets.get(key)
-            if b is None:
-                if len(self.buckets) > 10_000:
-                    self.buckets.clear()
-                b = self.buckets[key] = Bucket(self.burst, now)
-            b.tokens = min(self.burst, b.tokens + (now - b.at) * self.rate)
-            b.at = now
-            if b.tokens >= 1:
-                b.tokens -= 1
-                return 0.0
-            return (1 - b.tokens) / self.rate
+            if b is None and len(self.buckets) > 10_000:
+                self.buckets.clear()
+            got = refill(None if b is None else (b.tokens, b.at), now, self.rate, self.burst)
+            self.buckets[key] = Bucket(got.tokens, got.at)
+            return got.wait
 
 
-def limit(limiter: RateLimiter, key: str) -> None:
+def limit(limiter: Limiter, key: str) -> None:
     wait = limiter.take(key)
     if wait:
         raise Refused(429, "too many requests", f"slow down: retry after {wait:.2f} s",
