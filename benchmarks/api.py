@@ -2,12 +2,14 @@
 sustained submissions per second, and the dashboard's first load; side by side with the floor of
 the same HTTP stack (a bare FastAPI endpoint on uvicorn) and with tessera's local submit path.
 
-    .venv/bin/python benchmarks/api.py [--jobs 10000] [--list 500] [--seconds 10] [--concurrency 16]
+    .venv/bin/python benchmarks/api.py [--jobs 10000] [--list 500] [--seconds 10] [--concurrency 16] [--workers 2]
 
 The server is ``tessera server`` in a fresh TESSERA_HOME (a separate process: uvicorn, the
 embedded controller, the sampler and the webhook dispatcher), with its default rate limit. Its
 jobs wait on one long job (``afterok``), so the measurement is the API and the store, not job
 execution; the load generator (httpx, asyncio) runs on the same machine and competes for its CPUs.
+The submission run is repeated against ``tessera server --workers N`` (N API processes, the one
+controller in the server process) in another fresh home.
 """
 
 from __future__ import annotations
@@ -59,14 +61,14 @@ def wait_up(url: str, timeout: float = 60.0) -> None:
 
 
 @contextmanager
-def tessera_server(home: Path) -> Iterator[tuple[str, dict[str, str]]]:
+def tessera_server(home: Path, *extra: str) -> Iterator[tuple[str, dict[str, str]]]:
     env = {**os.environ, "TESSERA_HOME": str(home)}
     env.pop("TESSERA_URL", None)
     out = subprocess.run([PY, "-m", "tessera.cli.main", "token", "create", "--role", "admin", "--json"], env=env,
                          check=True, capture_output=True, text=True).stdout
     token = json.loads(out)["token"]
     port = free_port()
-    proc = subprocess.Popen([PY, "-m", "tessera.cli.main", "server", "--port", str(port)], env=env,
+    proc = subprocess.Popen([PY, "-m", "tessera.cli.main", "server", "--port", str(port), *extra], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -220,6 +222,7 @@ def main() -> None:
     ap.add_argument("--list", type=int, default=500, help="sequential listing requests per case")
     ap.add_argument("--seconds", type=float, default=10.0, help="duration of the submission run")
     ap.add_argument("--concurrency", type=int, default=16)
+    ap.add_argument("--workers", type=int, default=2, help="API processes for the second submission run (1: skip it)")
     a = ap.parse_args()
     load = os.getloadavg()
     console.print(f"{platform.node()} {platform.machine()} {os.cpu_count()} CPUs, load {load[0]:.2f} "
@@ -246,6 +249,13 @@ def main() -> None:
         with httpx.Client(base_url=url, headers=auth, timeout=120) as c:
             counts = c.get("/api/v1/status").json()["counts"]  # (the home is thrown away: no clean-up)
         console.print(f"jobs in the store at the end: {sum(counts.values()):,}")
+    if a.workers > 1:
+        with tempfile.TemporaryDirectory() as d, tessera_server(Path(d), "--workers", str(a.workers)) as (url, auth):
+            hold = populate(url, auth, 0)
+            body = {"command": ["true"], "dependency": f"afterok:{hold}"}
+            rate, errors, lat = sustained(url, "/api/v1/jobs", auth, body, a.seconds, a.concurrency)
+            rows.append((f"tessera --workers {a.workers}: POST /jobs, {a.concurrency} clients", f"{pct(lat, 0.5):.2f}",
+                         f"{pct(lat, 0.95):.2f}", f"{pct(lat, 0.99):.2f}", f"{rate:,.0f}/s ({errors} errors)"))
     with bare_server() as bare:
         lat = latencies(bare, "/items", {}, a.list)
         rows.append(("bare FastAPI: GET 50 constant items", f"{pct(lat, 0.5):.2f}", f"{pct(lat, 0.95):.2f}",
