@@ -16,7 +16,7 @@ from typing import Any
 from tessera.client import Client
 from tessera.config import Settings
 from tessera.controller import daemon
-from tessera.errors import SpecError
+from tessera.errors import ControllerError, SpecError
 from tessera.monitor.sampler import Sampler
 from tessera.monitor.webhooks import Dispatcher
 from tessera.server import tokens, workers
@@ -70,7 +70,13 @@ def hosted(settings: Settings, opts: Options, embedded: bool | None = None) -> I
     controller = client._controller
     # worker processes poke the controller through the home's socket; a background controller
     # (when one held the home first) listens there itself
-    sock = daemon.listen(settings, controller.poke, stopping) if opts.workers > 1 and controller else None
+    try:
+        sock = daemon.listen(settings, controller.poke, stopping) if opts.workers > 1 and controller else None
+    except OSError as e:
+        client.close()
+        raise ControllerError(f"cannot listen on {settings.socket_path} for the workers' pokes: {e}",
+                              "use a shorter TESSERA_HOME path (a Unix socket path has at most 107 bytes), "
+                              "or run without --workers") from None
     sampler.start()
     dispatcher.start()
     try:
