@@ -6,7 +6,9 @@ already serves this ``TESSERA_HOME``, in which case it writes to the store and p
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 import threading
 import time
 import weakref
@@ -137,6 +139,7 @@ class Client:
         self._lock = threading.Lock()
         self._controller: Controller | None = None
         self._thread: threading.Thread | None = None
+        self._sock: socket.socket | None = None
         self._stop = threading.Event()
         self._lock_cm: Any = None
         if embedded is None:
@@ -170,6 +173,8 @@ class Client:
         attach_autoscaler(self._controller)
         self._thread = threading.Thread(target=self._loop, name="tessera-controller", daemon=True)
         self._thread.start()
+        # other processes (the CLI, other clients) submit to the store and poke this home's socket
+        self._sock = daemon.listen(self.settings.socket_path, self._controller.poke, self._stop)
 
     def _loop(self) -> None:
         assert self._controller is not None
@@ -181,6 +186,11 @@ class Client:
             self._stop.set()
             self._controller.executor.wake()
             self._thread.join()
+            if self._sock is not None:
+                self._sock.close()
+                self._sock = None
+                with contextlib.suppress(FileNotFoundError):
+                    self.settings.socket_path.unlink()
             self._controller.close()
             self._controller = None
         if self._lock_cm is not None:

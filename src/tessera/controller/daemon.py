@@ -154,7 +154,7 @@ def serve(settings: Settings) -> int:
         executor = build(settings, detect(settings))
         controller = Controller(settings, store, executor)
         attach_autoscaler(controller)
-        sock = _listen(settings.socket_path, controller.poke, stopping)
+        sock = listen(settings.socket_path, controller.poke, stopping)
         controller.poke()
         try:
             while not stopping.is_set():
@@ -168,7 +168,8 @@ def serve(settings: Settings) -> int:
     return 0
 
 
-def _listen(path: Path, on_poke: Callable[[], None], stopping: threading.Event) -> socket.socket:
+def listen(path: Path, on_poke: Callable[[], None], stopping: threading.Event) -> socket.socket:
+    """Call ``on_poke`` for every datagram sent to ``path`` (by ``poke``), until ``stopping``."""
     with contextlib.suppress(FileNotFoundError):
         path.unlink()
     s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
