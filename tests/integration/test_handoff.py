@@ -7,8 +7,10 @@ off here, so that a job the hand-off misses stays runnable and the test fails in
 from __future__ import annotations
 
 import json
+import random
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,6 +26,7 @@ from tessera.models.states import TERMINAL, JobState
 from tessera.store import Candidate, Store
 from tessera.submit import submit as submit_specs
 from tests.conftest import wait_for
+from tests.fixtures import square as fixtures_square
 
 
 @pytest.fixture
@@ -96,3 +99,40 @@ def test_a_job_submitted_by_another_process_wakes_an_embedded_controller(
         job_id = int(json.loads(out.stdout)["id"])
         wait_for(lambda: c.store.job(job_id).state in TERMINAL, timeout=60, what="the CLI's job to end")
         assert c.store.job(job_id).state is JobState.SUCCEEDED
+
+
+def test_threads_submitting_mixed_jobs_with_dependencies_and_cancels_all_end(
+        home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Several threads submit commands (some fail, one cannot start), functions with retries and
+    dependent jobs, and cancel some, into one embedded controller on two CPUs: every job ends."""
+    monkeypatch.setattr(Controller, "refill_on_beat", False)
+    with Client(home=str(home), cpus=2) as c:
+        ids: list[int] = []
+        lock = threading.Lock()
+
+        def work(seed: int) -> None:
+            rnd = random.Random(seed)
+            for i in range(12):
+                k = rnd.random()
+                with lock:
+                    dep = rnd.choice(ids) if ids else None
+                if k < 0.3:
+                    h = c.submit_spec({"command": ["sh", "-c", rnd.choice(["true", "exit 3"])]})
+                elif k < 0.4:
+                    h = c.submit_spec({"command": ["/nonexistent/program"]})
+                elif k < 0.8 or dep is None:
+                    h = c.submit(fixtures_square, i, retries=1)
+                else:
+                    h = c.submit_spec({"command": ["true"], "dependency": f"afterany:{dep}"})
+                if rnd.random() < 0.1:
+                    h.cancel()
+                with lock:
+                    ids.append(h.id)
+
+        threads = [threading.Thread(target=work, args=(s,)) for s in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        wait_for(lambda: all(c.store.job(i).state in TERMINAL for i in ids), timeout=120,
+                 what="every job to end")
