@@ -6,14 +6,19 @@ already serves this ``TESSERA_HOME``, in which case it writes to the store and p
 
 from __future__ import annotations
 
+import contextlib
 import json
+import pickle
+import socket
 import threading
 import time
+import types
 import weakref
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import cloudpickle
+from cloudpickle.cloudpickle import _should_pickle_by_reference
 
 from tessera.config import Settings
 from tessera.controller import daemon
@@ -135,8 +140,10 @@ class Client:
         embedded = False if remote else embedded
         self._waiters: weakref.WeakValueDictionary[int, _Waiter] = weakref.WeakValueDictionary()
         self._lock = threading.Lock()
+        self._templates: dict[tuple[Any, ...], tuple[JobSpec, str | None]] = {}  # see _template
         self._controller: Controller | None = None
         self._thread: threading.Thread | None = None
+        self._sock: socket.socket | None = None
         self._stop = threading.Event()
         self._lock_cm: Any = None
         if embedded is None:
@@ -170,6 +177,8 @@ class Client:
         attach_autoscaler(self._controller)
         self._thread = threading.Thread(target=self._loop, name="tessera-controller", daemon=True)
         self._thread.start()
+        # other processes (the CLI, other clients) submit to the store and poke this home's socket
+        self._sock = daemon.listen(self.settings.socket_path, self._controller.poke, self._stop)
 
     def _loop(self) -> None:
         assert self._controller is not None
@@ -181,6 +190,11 @@ class Client:
             self._stop.set()
             self._controller.executor.wake()
             self._thread.join()
+            if self._sock is not None:
+                self._sock.close()
+                self._sock = None
+                with contextlib.suppress(FileNotFoundError):
+                    self.settings.socket_path.unlink()
             self._controller.close()
             self._controller = None
         if self._lock_cm is not None:
@@ -204,10 +218,28 @@ class Client:
         """Run ``fn(*args, **kwargs)`` as a job. Options: name, cpus, memory_mb, gpus, timeout_s,
         retries, queue, priority, project, tags, env, cwd, dependency, kwargs."""
         kwargs = options.pop("kwargs", {})
-        payload = cloudpickle.dumps({"fn": fn, "args": args, "kwargs": kwargs})
-        options.setdefault("name", _default_name(fn))
-        spec = to_spec({**options, "payload": payload}, "submit")
-        return self._handles([spec])[0]
+        payload = dumps_call(fn, args, kwargs)
+        template, text = self._template(fn, options)
+        return self._handles([template.model_copy(update={"payload": payload})], [text])[0]
+
+    def _template(self, fn: Callable[..., Any], options: dict[str, Any]) -> tuple[JobSpec, str | None]:
+        """The validated spec for these options, with an empty payload, and its stored JSON: made once
+        per function name and set of options (validation and JSON cost more than the rest of a submit)."""
+        try:
+            key: tuple[Any, ...] | None = (getattr(fn, "__name__", None), *options.items())
+            hash(key)
+        except TypeError:  # an unhashable option (a list, a dict): validate it every time
+            key = None
+        got = self._templates.get(key) if key is not None else None
+        if got is None:
+            options.setdefault("name", _default_name(fn))
+            spec = to_spec({**options, "payload": b""}, "submit")
+            got = (spec, spec.model_dump_json(exclude={"payload"}))
+            if key is not None:
+                if len(self._templates) >= 256:
+                    self._templates.clear()
+                self._templates[key] = got
+        return got
 
     def submit_spec(self, spec: JobSpec | dict[str, Any]) -> JobHandle:
         """Submit a job described as a spec (a command, a ``module:function`` or a kernel)."""
@@ -246,23 +278,24 @@ class Client:
                 out.append(self._value(self.store.job(f"{handle.id}_{index}")))
         return out
 
-    def _handles(self, specs: Sequence[JobSpec]) -> list[JobHandle]:
+    def _handles(self, specs: Sequence[JobSpec], spec_json: Sequence[str | None] | None = None) -> list[JobHandle]:
         accepted: list[Candidate] = []
         ctl = self._controller
         if ctl is None:
-            ids = submit_specs(self.store, specs, self.total)
+            ids = submit_specs(self.store, specs, self.total, spec_json=spec_json)
             self._poke(deps=any(s.dependencies for s in specs), cancels=False)
             return [JobHandle(self, i, str(i)) for i in ids]
         final: list[JobSpec] = []  # the specs as stored: placement and budgets may rewrite them
         if len(specs) == 1 and not specs[0].dependencies and specs[0].array is None:
             # an idle embedded controller claims it in the submit transaction (one transaction less)
             with ctl.admitting(specs[0]) as admit:
-                ids = submit_specs(self.store, specs, self.total, accepted=accepted, admit=admit, final=final)
+                ids = submit_specs(self.store, specs, self.total, accepted=accepted, admit=admit, final=final,
+                                   spec_json=spec_json)
                 handles = self._told(ids, accepted)  # before the controller can end them
             if admit is not None and ids[0] in admit.claimed:
                 return handles
         else:
-            ids = submit_specs(self.store, specs, self.total, accepted=accepted, final=final)
+            ids = submit_specs(self.store, specs, self.total, accepted=accepted, final=final, spec_json=spec_json)
             handles = self._told(ids, accepted)
         if len(accepted) == len(specs):
             by_id = dict(zip(ids, final, strict=True))
@@ -358,6 +391,43 @@ class Client:
         n = self.store.request_cancel([h.id for h in handles])
         self._poke()
         return n
+
+
+_PLAIN = frozenset({int, float, str, bytes, bool, type(None)})
+
+
+def _plain(value: Any, depth: int = 0) -> bool:
+    """Whether plain ``pickle`` writes this value as cloudpickle would: builtin scalars, and
+    small tuples, lists and string-keyed dicts of them."""
+    if type(value) in _PLAIN:  # exactly these: a subclass may live where the worker cannot import it
+        return True
+    if depth > 3 or type(value) not in (tuple, list, dict) or len(value) > 64:
+        return False
+    if type(value) is dict:
+        return all(type(k) is str and _plain(v, depth + 1) for k, v in value.items())
+    return all(_plain(v, depth + 1) for v in value)
+
+
+def dumps_call(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> bytes:
+    """A call as a job's payload. A function importable by name with plain arguments goes through
+    ``pickle`` (four times faster); anything else (a lambda, a closure, a function of ``__main__``,
+    objects) through cloudpickle, which pickles by value what the worker could not import."""
+    call = {"fn": fn, "args": args, "kwargs": kwargs}
+    if type(fn) is not types.FunctionType or ((args or kwargs) and not (_plain(args) and _plain(kwargs))):
+        return cloudpickle.dumps(call)
+    if fn not in _BY_REF:
+        try:
+            by_ref = _should_pickle_by_reference(fn)
+        except Exception:  # noqa: BLE001 - when in doubt, pickle by value
+            by_ref = False
+        if not by_ref:
+            return cloudpickle.dumps(call)
+        if len(_BY_REF) < 4096:
+            _BY_REF.add(fn)  # a function importable by name: it lives as long as its module anyway
+    return pickle.dumps(call, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+_BY_REF: set[Callable[..., Any]] = set()  # functions known to pickle by reference
 
 
 def _default_name(fn: Callable[..., Any]) -> str | None:

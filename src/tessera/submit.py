@@ -39,14 +39,16 @@ def submit(
     accepted: list[Candidate] | None = None,
     admit: Callable[[Tx, list[Candidate]], None] | None = None,
     final: list[JobSpec] | None = None,
+    spec_json: Sequence[str | None] | None = None,
     then: Callable[[Tx, list[int]], None] | None = None,
 ) -> list[int]:
     """Validate and store jobs in one transaction. Dependencies name job ids (``12``, ``12_3``) or,
     within one batch, the ``name`` of an earlier or later job of the batch; returns the ids.
     Jobs with variants are placed first, then budgets apply (their messages go to ``notes``).
     ``accepted`` and ``admit``: see ``Store.submit``; ``final`` receives the specs as stored (placement
-    and budgets may rewrite them), in the order given; ``then``: see ``Store.submit`` (it gets the ids
-    in the order given)."""
+    and budgets may rewrite them), in the order given; ``spec_json``, each spec's stored JSON when
+    the caller keeps it (``Client.submit`` reuses one per set of options); ``then``: see
+    ``Store.submit`` (it gets the ids in the order given)."""
     if isinstance(store, RemoteStore):  # TESSERA_URL: the server does all of this on its side
         return store.submit_specs(specs, element_payloads)
     batch_names = {s.name: i for i, s in enumerate(specs) if s.name}
@@ -71,8 +73,11 @@ def submit(
         admit = None  # placement or a budget rewrote a spec: the controller claims it the ordinary way
     items = []
     for i in order:
-        check_feasible(placed[i], total)
-        items.append(NewJob(placed[i], deps_of[i], (element_payloads or {}).get(i), hold=holds[i]))
+        same = placed[i] is specs[i]
+        if not same or specs[i].placement is not None:  # checked above unless rewritten or placed
+            check_feasible(placed[i], total)
+        items.append(NewJob(placed[i], deps_of[i], (element_payloads or {}).get(i), hold=holds[i],
+                            spec_json=spec_json[i] if spec_json is not None and same else None))
     in_order = None if then is None else (
         lambda tx, got: then(tx, [got[position[i]] for i in range(len(specs))]))
     ids = store.submit(items, accepted=accepted, admit=admit, then=in_order)

@@ -132,3 +132,16 @@ def test_an_attempt_does_not_see_what_the_previous_one_set_in_its_environment(ho
         assert c.submit(os.environ.__setitem__, "TESSERA_LEAK_TEST", "1").result(60) is None
         assert c.submit(fixtures.env_value, "TESSERA_LEAK_TEST").result(60) is None
         assert c.submit(fixtures.env_value, "TESSERA_JOB_ID").result(60) is not None
+
+
+def test_submit_options_keep_their_own_spec(client: Client) -> None:
+    """``Client.submit`` reuses one validated spec per function name and set of options: jobs with
+    other options, or unhashable ones, get their own."""
+    a = client.submit(fixtures.square, 2, priority=5)
+    b = client.submit(fixtures.square, 3)
+    c = client.submit(fixtures.square, 4, tags={"k": "v"})
+    d = client.submit(fixtures.square, 5, priority=5)
+    assert [h.result(60) for h in (a, b, c, d)] == [4, 9, 16, 25]
+    specs = [h.job.spec for h in (a, b, c, d)]
+    assert [s.priority for s in specs] == [5, 0, 0, 5]
+    assert specs[2].tags == {"k": "v"} and all(s.name == "square" for s in specs)

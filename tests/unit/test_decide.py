@@ -137,3 +137,15 @@ def test_fits_at_all() -> None:
 def test_capacity_take_and_give_are_inverse() -> None:
     c = Capacity(4, 1000, (0, 1, 2))
     assert c.take(1.5, 200, (1,)).give(1.5, 200, (1,)) == c
+
+
+def test_waiting_jobs_of_one_shape_share_a_reason_worded_for_what_is_free_then() -> None:
+    """Equal jobs that do not fit get the same worded reason; the wording follows the free
+    capacity at each job's turn (a placement in between changes it)."""
+    queue = [cand(1, cpus=4), cand(2, cpus=4), cand(3, cpus=1), cand(4, cpus=4), cand(5, gpus=1)]
+    d = decide(queue, Capacity(3, 1000), [], NOW)
+    assert placed(d) == [3]
+    detail = {i: text for i, _r, text in d.reasons}
+    assert detail[1] == detail[2] == "needs 4 CPUs, 3 free"
+    assert detail[4] == "needs 4 CPUs, 2 free"
+    assert reasons(d)[5] is Reason.NO_FREE_GPU and detail[5] == "needs 1 GPUs, 0 free"

@@ -65,6 +65,8 @@ class _Active:
 class Controller:
     """Owns one executor and drives jobs through their lifecycle. One thread calls ``step``."""
 
+    refill_on_beat = True  # the safety net in ``_beat``; tests turn it off to catch a missed hand-off
+
     def __init__(self, settings: Settings, store: Store, executor: Executor) -> None:
         self.settings = settings
         self.store = store
@@ -78,6 +80,7 @@ class Controller:
         self.on_terminal: Callable[[list[int], dict[int, Finished]], None] | None = None
         self._offers: collections.deque[tuple[Candidate, JobSpec]] = collections.deque()
         self._known: dict[int, tuple[JobSpec, bytes | None]] = {}  # offered jobs' launch data, until claimed
+        self._claimed: set[int] = set()  # jobs this controller claimed: a later offer of one is stale
         self._idle = False  # waiting in the executor's poll: an offer must wake it
         self._lock = threading.Lock()  # held by the loop except while it waits; see admitting()
         self._admitted: list[Launch] = []  # claimed in a submit transaction, to launch
@@ -450,6 +453,11 @@ class Controller:
         of a partial cache is left for a later read; a job the cache already holds is not added twice."""
         while self._offers:
             cand, spec = self._offers.popleft()
+            if cand.id in self._claimed:
+                # a store read found it first (its submit committed before that read; the offer
+                # came after): it was claimed already, so no place in the cache
+                self._claimed.discard(cand.id)
+                continue
             if len(self._known) > 65536:
                 self._known.clear()  # only a shortcut: claims read what they do not know
             self._known[cand.id] = (spec, spec.payload)
@@ -544,18 +552,21 @@ class Controller:
         known = {p.job_id: k for p in placements if (k := self._known.pop(p.job_id, None)) is not None}
         attempts = self.store.start([Claim(p.job_id, self.executor.name, p.as_dict()) for p in placements],
                                     self.id, self.settings.lease_s, now, launch=info, known=known)
+        self._dirty = True  # a placed job not claimed (no longer runnable) leaves its capacity to the others
         if not attempts:
             return
         failpoints.hit("after_claim")
         for launch in self._register(attempts, by_id, info, now, queued):
             self.executor.launch(launch, queued=queued)
-        self._dirty = True
 
     def _register(self, attempts: list[Attempt], by_id: dict[int, Placement],
                   info: dict[int, tuple[Job, bytes | None, bytes | None]], now: float, queued: bool) -> list[Launch]:
         """Claimed attempts become active: they take their placement (unless queued) and get a Launch."""
         out = []
+        if len(self._claimed) > 65536:
+            self._claimed.clear()  # only spares stale offers a failed claim; see _take_offers
         for a in attempts:
+            self._claimed.add(a.job_id)
             job, own, arr = info[a.job_id]
             p = by_id[a.job_id]
             spec = job.spec
@@ -592,7 +603,7 @@ class Controller:
 
     def _beat(self, now: float) -> None:
         self._next_beat = now + self.settings.heartbeat_s
-        if self.free.cpus > 0 or self.free.gpus:
+        if self.refill_on_beat and (self.free.cpus > 0 or self.free.gpus):
             # the store is the truth: with room free, read the runnable jobs again every heartbeat,
             # so a job the in-memory hand-off missed waits one heartbeat at most, never forever
             self._dirty = self._refill = True

@@ -154,7 +154,7 @@ def serve(settings: Settings) -> int:
         executor = build(settings, detect(settings))
         controller = Controller(settings, store, executor)
         attach_autoscaler(controller)
-        sock = _listen(settings.socket_path, controller.poke, stopping)
+        sock = listen(settings.socket_path, controller.poke, stopping)
         controller.poke()
         try:
             while not stopping.is_set():
@@ -168,13 +168,8 @@ def serve(settings: Settings) -> int:
     return 0
 
 
-def listen(settings: Settings, on_poke: Callable[[], None], stopping: threading.Event) -> socket.socket:
-    """Hear pokes on this home's socket: for a process that holds the home's lock with a controller
-    of its own (``tessera server --workers N``, whose worker processes poke it)."""
-    return _listen(settings.socket_path, on_poke, stopping)
-
-
-def _listen(path: Path, on_poke: Callable[[], None], stopping: threading.Event) -> socket.socket:
+def listen(path: Path, on_poke: Callable[[], None], stopping: threading.Event) -> socket.socket:
+    """Call ``on_poke`` for every datagram sent to ``path`` (by ``poke``), until ``stopping``."""
     with contextlib.suppress(FileNotFoundError):
         path.unlink()
     s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)

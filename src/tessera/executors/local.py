@@ -87,6 +87,10 @@ class LocalExecutor:
         self._cgroup = CgroupV2.detect()  # None where cgroup v2 is not delegated: rlimits then
         self._closing = False
         self._runs: dict[int, _Run] = {}
+        # attempts with a clock (a deadline or a pending kill) and with a memory limit: the only ones
+        # each poll looks at (ids of ended attempts are dropped lazily, see _watched)
+        self._clocked: set[int] = set()
+        self._limited: set[int] = set()
         self._started: list[Started] = []
         self._done: list[Outcome] = []
         self._next_sample = 0.0
@@ -121,6 +125,8 @@ class LocalExecutor:
             os.makedirs(launch.scratch_dir, exist_ok=True)
         run = _Run(launch=launch, since=time.time())
         self._runs[launch.attempt_id] = run
+        if launch.placement.memory_mb:
+            self._limited.add(launch.attempt_id)
         try:
             if launch.kind == "command":
                 self._launch_command(run)
@@ -149,6 +155,7 @@ class LocalExecutor:
             return
         if run.pid is None:
             return
+        self._clocked.add(attempt_id)
         if reason is Reason.OOM:
             run.kill_at = time.monotonic()
         else:
@@ -330,6 +337,7 @@ class LocalExecutor:
         run.since = time.time()
         if la.timeout_s:
             run.deadline = time.monotonic() + la.timeout_s
+            self._clocked.add(la.attempt_id)
         self._started.append(Started(la.attempt_id, la.job_id, run.since, run.pid, inherits))
 
     def _next(self, w: _Worker, done: int) -> None:
@@ -460,8 +468,8 @@ class LocalExecutor:
     # ------------------------------------------------------------------ clocks
 
     def _next_timer(self) -> float:
-        t = next_clock(self._runs.values())
-        if any(r.launch.placement.memory_mb for r in self._runs.values()):
+        t = next_clock(run for _aid, run in self._watched(self._clocked))
+        if self._watched(self._limited):
             t = min(t, self._next_sample)
         if self._sweep:
             t = min(t, self._next_sweep)
@@ -469,7 +477,7 @@ class LocalExecutor:
 
     def _check_clocks(self) -> None:
         now = time.monotonic()
-        for aid, run in list(self._runs.items()):
+        for aid, run in self._watched(self._clocked):
             if run.kill_at is not None and now >= run.kill_at:
                 self._hard_kill(run)
             elif run.killing is None and run.deadline is not None and now >= run.deadline:
@@ -480,7 +488,7 @@ class LocalExecutor:
             self._sweep.clear()
         if now >= self._next_sample:
             self._next_sample = now + SAMPLE_S
-            for aid, run in list(self._runs.items()):
+            for aid, run in self._watched(self._limited):
                 limit = run.launch.placement.memory_mb
                 if not limit or run.pid is None or run.killing is not None:
                     continue
@@ -490,8 +498,20 @@ class LocalExecutor:
                     self.kill(aid, Reason.OOM)
                     self._hard_kill(run)
 
+    def _watched(self, ids: set[int]) -> list[tuple[int, _Run]]:
+        """The attempts of ``ids`` that still run (the others leave ``ids``)."""
+        out = []
+        for aid in list(ids):
+            run = self._runs.get(aid)
+            if run is None:
+                ids.discard(aid)
+            else:
+                out.append((aid, run))
+        return out
+
     def _hard_kill(self, run: _Run) -> None:
         run.kill_at = float("inf")
+        self._clocked.add(run.launch.attempt_id)
         procs.reap(run.pid, self._key(run.launch.attempt_id), run.since)
         if run.worker is not None:
             procs.kill_group(run.worker.proc.pid, signal.SIGKILL)

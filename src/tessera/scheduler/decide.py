@@ -96,17 +96,24 @@ def decide(
     caps = array_caps or {}
     shadow_at: float | None = None
     extra: Capacity | None = None
+    # why jobs of a shape that does not fit wait: the same for every such job until ``free`` changes
+    # (a long queue of equal small jobs behind full workers is the common case)
+    nofit: dict[tuple[float, int | None, int], tuple[Reason, str]] = {}
     for c in candidates:
         if c.array_id is not None:
             cap = caps.get(c.array_id)
             if cap is not None and arr_run.get(c.array_id, 0) >= cap:
                 out.reasons.append((c.id, Reason.ARRAY_CAP, f"at most {cap} elements of array {c.array_id} run at once"))
                 continue
-        if not free.fits(c.cpus, c.memory_mb, c.gpus):
+        shape = (c.cpus, c.memory_mb, c.gpus)
+        known = nofit.get(shape)
+        if known is None and not free.fits(c.cpus, c.memory_mb, c.gpus):
+            known = nofit[shape] = (Reason.NO_FREE_GPU if c.gpus > len(free.gpus) else Reason.RESOURCES,
+                                    _short(c, free))
+        if known is not None:
             if shadow_at is None:
                 shadow_at, extra = _shadow(c, free, running)
-            why = Reason.NO_FREE_GPU if c.gpus > len(free.gpus) else Reason.RESOURCES
-            out.reasons.append((c.id, why, _short(c, free) if len(out.reasons) < DETAILED else None))
+            out.reasons.append((c.id, known[0], known[1] if len(out.reasons) < DETAILED else None))
             continue
         if shadow_at is not None:
             assert extra is not None
@@ -122,6 +129,7 @@ def decide(
                 continue
         gpus = free.gpus[: c.gpus]
         free = free.take(c.cpus, c.memory_mb, gpus)
+        nofit.clear()  # less is free now: only shapes that did not fit before still do not
         running = [*running, Running(c.cpus, c.memory_mb, gpus, now + c.timeout_s if c.timeout_s else math.inf)]
         out.placements.append(Placement(c.id, c.cpus, c.memory_mb, gpus))
         if c.array_id is not None:

@@ -8,15 +8,13 @@ import contextlib
 import ipaddress
 import logging
 import signal
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from tessera.client import Client
 from tessera.config import Settings
-from tessera.controller import daemon
-from tessera.errors import ControllerError, SpecError
+from tessera.errors import SpecError
 from tessera.monitor.sampler import Sampler
 from tessera.monitor.webhooks import Dispatcher
 from tessera.server import tokens, workers
@@ -66,27 +64,13 @@ def hosted(settings: Settings, opts: Options, embedded: bool | None = None) -> I
     sampler = Sampler(client.store, opts.sample_s)
     dispatcher = Dispatcher(client.store)
     ctx = context(client, opts)
-    stopping = threading.Event()
-    controller = client._controller
-    # worker processes poke the controller through the home's socket; a background controller
-    # (when one held the home first) listens there itself
-    try:
-        sock = daemon.listen(settings, controller.poke, stopping) if opts.workers > 1 and controller else None
-    except OSError as e:
-        client.close()
-        raise ControllerError(f"cannot listen on {settings.socket_path} for the workers' pokes: {e}",
-                              "use a shorter TESSERA_HOME path (a Unix socket path has at most 107 bytes), "
-                              "or run without --workers") from None
+    # worker processes (``--workers``) poke the controller over the home's socket, where the
+    # embedded controller (``Client``), or a background one that held the home first, listens
     sampler.start()
     dispatcher.start()
     try:
         yield ctx
     finally:
-        stopping.set()
-        if sock is not None:
-            sock.close()
-            with contextlib.suppress(FileNotFoundError):
-                settings.socket_path.unlink()
         dispatcher.stop()
         sampler.stop()
         ctx.close()

@@ -1,9 +1,9 @@
 """``tessera server --workers N``: N uvicorn worker processes serve the API; the server process
 keeps the one controller.
 
-The server process holds the home's controller lock with its embedded controller (or works
-through the home's background controller when one already runs), runs the sampler and webhook
-threads, and hears pokes on the home's socket (``controller.daemon.listen``). Each worker is a
+The server process holds the home's controller lock with its embedded controller, which hears
+pokes on the home's socket (or works through the home's background controller when one already
+runs, which listens there itself), and runs the sampler and webhook threads. Each worker is a
 process of its own (its own GIL): it opens the store, writes submissions and their audit entries
 there (``server/intake.py``) and pokes the controller after each commit; nothing it accepts lives
 only in its memory. Rate limits are shared through ``server/limits.py``. uvicorn spawns the

@@ -21,6 +21,7 @@ class NewJob:
     deps: tuple[tuple[str, int | tuple[str, int]], ...] = ()
     element_payloads: tuple[bytes, ...] | None = None
     hold: bool = False  # accepted but held (pending, reason budget) until released
+    spec_json: str | None = None  # ``spec`` as stored (without its payload), when the caller has it already
 
 
 @dataclass(frozen=True, slots=True)

@@ -209,7 +209,7 @@ class Store(HotWrites, StoreWrites):
                 state = JobState.PENDING if dep_rows or item.hold else JobState.RUNNABLE
                 why = Reason.BUDGET.value if item.hold else Reason.DEPENDENCY.value if dep_rows else None
                 r, arr = spec.resources, spec.array
-                row = (spec.name, spec.kind, spec.model_dump_json(exclude={"payload"}), spec.payload, spec.queue,
+                row = (spec.name, spec.kind, item.spec_json or spec.model_dump_json(exclude={"payload"}), spec.payload, spec.queue,
                        spec.queue, spec.priority, spec.project, r.cpus, r.memory_mb, r.gpus, spec.timeout_s,
                        state.value, why, now, arr is not None, arr.size if arr else None,
                        arr.max_running if arr else None, arr.max_failures if arr else None, 0, 0, 0, 0, 0, 0, False)
