@@ -19,6 +19,7 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,6 +83,7 @@ class RayExecutor:
         self._done: list[Outcome] = []
         self._made: set[str] = set()
         self._array_refs: dict[int, Any] = {}  # array id -> its payload, put once in Ray's object store
+        self.notify: Callable[[], None] | None = None  # also called when a task ends (executors/routed.py)
 
     # ------------------------------------------------------------------ protocol
 
@@ -95,6 +97,14 @@ class RayExecutor:
 
     def wake(self) -> None:
         self._event.set()
+
+    def pending(self) -> bool:
+        """Whether ``poll`` has something to report without waiting."""
+        return bool(self._started or self._done or self._ready)
+
+    def next_due(self) -> float:
+        """When (monotonic) a deadline or a hard kill is next due; inf when none is."""
+        return self._next_timer()
 
     def pipeline_room(self, depth: int) -> int:
         """Small attempts that may wait in Ray's queue behind busy CPU slots. The controller's depth
@@ -186,6 +196,8 @@ class RayExecutor:
         """Called on one of Ray's threads when a task's result is in."""
         self._ready.append(attempt_id)
         self._event.set()
+        if self.notify is not None:
+            self.notify()
 
     def _submit(self, la: Launch) -> Any:
         p = la.placement
