@@ -38,7 +38,7 @@ def _executors(c: Client) -> dict[str, dict[str, Any]]:
 def test_each_queue_runs_on_its_executor(routed: Client) -> None:
     ex = _executors(routed)
     assert ex["local"]["queues"] == ["*"] and ex["ray"]["queues"] == ["gpu"]
-    assert ex["local"]["total"]["cpus"] == 1 and ex["ray"]["total"]["cpus"] == 2  # kept apart, not summed
+    assert ex["local"]["total"]["cpus"] == 1 and ex["ray"]["total"]["cpus"] >= 2  # kept apart, not summed
     on_ray = [routed.submit_spec({"function": WHERE, "queue": "gpu"}) for _ in range(3)]
     here = [routed.submit_spec({"function": WHERE}) for _ in range(3)]
     assert [h.result(120) for h in on_ray] == ["ray"] * 3
@@ -62,7 +62,7 @@ def test_capacity_is_packed_per_executor(routed: Client) -> None:
     states = sorted(h.job.state.value for h in local)
     ex = _executors(routed)
     assert states == ["runnable", "running"], states
-    assert ex["ray"]["free"]["cpus"] == 0 and ex["local"]["free"]["cpus"] == 0
+    assert ex["ray"]["free"]["cpus"] == ex["ray"]["total"]["cpus"] - 2 and ex["local"]["free"]["cpus"] == 0
     assert ex["ray"]["running"] == 2 and ex["local"]["running"] == 1
     assert all(h.wait(120).state is S.SUCCEEDED for h in [*local, *ray])
 
