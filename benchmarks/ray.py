@@ -26,6 +26,7 @@ os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # keep Ray on 1
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
 import argparse
+import contextlib
 import platform
 import statistics
 import sys
@@ -36,6 +37,7 @@ from typing import Any
 # This file is called ray.py: its folder must not come before the real Ray on the import path.
 _HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
+import psutil  # noqa: E402
 import ray  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
@@ -78,22 +80,41 @@ def latency(client: Any, n: int) -> tuple[list[float], list[float]]:
     return raw, ours
 
 
-def throughput(client: Any, n: int, rounds: int) -> tuple[list[float], list[float]]:
+def cpu_s() -> tuple[float, float]:
+    """CPU seconds used so far by this process (the driver: tessera's controller runs here) and by
+    its descendants (the cluster's GCS, raylet and Ray workers, which this script started)."""
+    me = psutil.Process()
+    mine = sum(me.cpu_times()[:2])
+    ray_s = 0.0
+    for p in me.children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            ray_s += sum(p.cpu_times()[:2])
+    return mine, ray_s
+
+
+def throughput(client: Any, n: int, rounds: int) -> tuple[list[float], list[float], list[tuple[float, float]]]:
     """``rounds`` rounds of raw Ray then tessera, back to back, so that a change of load on the
-    machine hits both sides of a round alike; jobs per second of each."""
+    machine hits both sides of a round alike; jobs per second of each, and the CPU µs per job of
+    the driver and of Ray's processes (summed over the rounds; raw first, then tessera)."""
     f = ray.remote(numpy_1ms)
     ray.get([f.remote(i) for i in range(50)])
     client.map(numpy_1ms, range(50), timeout=600)
     raw, ours = [], []
+    cpu = [0.0, 0.0, 0.0, 0.0]
     for _ in range(rounds):
-        t = time.perf_counter()
+        c0, t = cpu_s(), time.perf_counter()
         ray.get([f.remote(i) for i in range(n)])
         raw.append(n / (time.perf_counter() - t))
-        t = time.perf_counter()
+        c1, t = cpu_s(), time.perf_counter()
         got = client.map(numpy_1ms, range(n), timeout=1200)
         ours.append(n / (time.perf_counter() - t))
+        c2 = cpu_s()
         assert len(got) == n
-    return raw, ours
+        for k, (a, b) in enumerate(((c0, c1), (c1, c2))):
+            cpu[2 * k] += b[0] - a[0]
+            cpu[2 * k + 1] += b[1] - a[1]
+    per = [c / (n * rounds) * 1e6 for c in cpu]
+    return raw, ours, [(per[0], per[1]), (per[2], per[3])]
 
 
 def node_loss(cluster: Any, client: Any, n: int) -> dict[str, Any]:
@@ -141,7 +162,7 @@ def main() -> None:
     try:
         with Client(home=home, executor="ray") as client:
             raw_l, our_l = latency(client, args.latency)
-            raw_t, our_t = throughput(client, args.jobs, args.rounds)
+            raw_t, our_t, cpu = throughput(client, args.jobs, args.rounds)
             loss = node_loss(cluster, client, args.kill_jobs)
     finally:
         ray.shutdown()
@@ -162,6 +183,9 @@ def main() -> None:
               ">= 80%", "yes" if ratio >= 0.8 else "no")
     t.add_row("  each round: raw / tessera jobs/s (ratio)", "", "; ".join(
         f"{r:.0f}/{o:.0f} ({o / r:.0%})" for r, o in zip(raw_t, our_t, strict=True)), "", "", "")
+    t.add_row("  CPU µs per job: driver (tessera's controller) + Ray's processes",
+              f"{cpu[0][0]:.0f} + {cpu[0][1]:.0f}", f"{cpu[1][0]:.0f} + {cpu[1][1]:.0f}",
+              f"+{sum(cpu[1]) - sum(cpu[0]):.0f} µs", "", "")
     ok = loss["succeeded"] == loss["jobs"] and loss["results_ok"]
     t.add_row(f"node killed mid-run ({loss['jobs']} jobs of 0.5 s; {loss['on_node']} had started on it)", "",
               f"{loss['succeeded']}/{loss['jobs']} succeeded, {loss['requeued']} attempts requeued", "", "no job lost",

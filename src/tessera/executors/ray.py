@@ -247,12 +247,12 @@ class RayExecutor:
                 msg[name] = value  # only what this attempt has: Ray pickles every byte of it per task
         if la.array_payload is not None and la.array_id is not None:
             if len(la.array_payload) <= INLINE_PAYLOAD:  # no object-store round trip per task
-                return fn.remote(msg, array_payload=la.array_payload)
+                return fn.remote(msg, la.array_payload)
             shared = self._array_refs.get(la.array_id)
             if shared is None:
                 self._array_refs.clear()
                 shared = self._array_refs[la.array_id] = self._ray.put(la.array_payload)
-            return fn.remote(msg, array_payload=shared)
+            return fn.remote(msg, shared)
         return fn.remote(msg)
 
     def _finish(self, aid: int) -> None:
