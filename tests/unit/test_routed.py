@@ -89,3 +89,12 @@ def test_launch_goes_to_the_queue_s_executor_with_its_own_gpu_ids() -> None:
     ray.notify()
     assert local.woken == 1  # a Ray task that ends wakes the loop blocked in the local executor
     assert r.lane_room(8) == {"local": 0, "ray": 3} and r.queues("local") == ["*"] and r.queues("ray") == ["gpu"]
+
+
+def test_the_loop_blocks_in_the_local_executor_whichever_is_the_default() -> None:
+    local, ray = Fake("local", Capacity(2, 1000, ())), Fake("ray", Capacity(4, 8000, (0, 1)))
+    r = RoutedExecutor({"local": local, "ray": ray}, {"cpu": "local"}, "ray")
+    assert r.lane_of("anything") == "ray" and r.lane_of("cpu") == "local"
+    r.wake()
+    ray.notify()
+    assert local.woken == 2 and ray.woken == 0

@@ -8,7 +8,7 @@ queue is packed onto its own executor only (``decide_by_lane``, pure). GPU indic
 are shifted by ``k * GPU_STRIDE`` in the combined capacity the controller keeps, so the lanes'
 GPUs never collide there; the shift is taken off again before an attempt reaches its executor.
 
-The controller blocks in the first lane's ``poll``; the other lanes (Ray) wake it through their
+The controller blocks in the local executor's ``poll``; the other lanes (Ray) wake it through their
 ``notify`` hook when one of their tasks ends, and their clocks (deadlines, hard kills) bound the wait.
 """
 
@@ -65,10 +65,12 @@ class RoutedExecutor:
         self._shift = {n: k * GPU_STRIDE for k, n in enumerate(self.lanes)}
         self._where: dict[int, str] = {}  # attempt id -> its lane
         self.features = frozenset[Feature]().union(*(e.features for e in self.lanes.values()))
-        first = self.lanes[default]
-        for e in list(self.lanes.values())[1:]:
-            if hasattr(e, "notify"):
-                e.notify = first.wake  # a task that ends elsewhere wakes the loop blocked in the first lane
+        # the loop blocks in the local executor's poll when there is one (it has no hook to wake
+        # another); the others (Ray) wake it through their ``notify`` hook when a task ends
+        self._blocker = "local" if "local" in self.lanes else default
+        for n, e in self.lanes.items():
+            if n != self._blocker and hasattr(e, "notify"):
+                e.notify = self.lanes[self._blocker].wake
 
     # ------------------------------------------------------------------ routing
 
@@ -112,16 +114,16 @@ class RoutedExecutor:
             self.lanes[name].kill(attempt_id, reason)
 
     def wake(self) -> None:
-        self.lanes[self.default].wake()
+        self.lanes[self._blocker].wake()
 
     def poll(self, timeout: float) -> tuple[list[Started], list[Outcome]]:
-        others = list(self.lanes.values())[1:]
+        others = [e for n, e in self.lanes.items() if n != self._blocker]
         now = time.monotonic()
         for e in others:
             if getattr(e, "pending", lambda: False)():
                 timeout = 0.0
             timeout = min(timeout, max(0.0, getattr(e, "next_due", lambda: float("inf"))() - now))
-        started, done = self.lanes[self.default].poll(timeout)
+        started, done = self.lanes[self._blocker].poll(timeout)
         for e in others:
             s, d = e.poll(0.0)
             started += s
