@@ -114,6 +114,7 @@ def test_up_with_a_queue_on_ray(ray_cluster: Any, home: Path) -> None:
             assert _tessera("wait", job, "--timeout-s", "120").returncode == 0
         assert _tessera("logs", ids["default"]).stdout == "\n"  # only Ray tasks set TESSERA_NODE
         assert _tessera("logs", ids["gpu"]).stdout.strip()
+        assert "queues gpu" in _tessera("status").stdout
         status = json.loads(_tessera("status", "--json").stdout)
         ex = {e["name"]: e for e in status["executors"]}
         assert ex["local"]["queues"] == ["*"] and ex["ray"]["queues"] == ["gpu"]

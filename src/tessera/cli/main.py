@@ -492,7 +492,8 @@ def status(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     for ex in info["executors"]:
         t, f = ex["total"], ex["free"]
         render.console.print(f"executor {ex['name']}: cpus {f['cpus']:g}/{t['cpus']:g} free, memory {f['memory_mb']}/"
-                             f"{t['memory_mb']} MB free, gpus {f['gpus']}/{t['gpus']} free, {ex['running']} running")
+                             f"{t['memory_mb']} MB free, gpus {f['gpus']}/{t['gpus']} free, {ex['running']} running"
+                             + (f", queues {' '.join(ex['queues'])}" if ex.get("queues") else ""))
     render.console.print("jobs: " + (", ".join(f"{k}={v}" for k, v in sorted(info["counts"].items())) or "none"))
 
 
