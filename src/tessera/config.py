@@ -25,6 +25,7 @@ class Settings:
     off); the controller queues fewer when recent small jobs ran longer (about 20 ms of work each).
     ``executor`` is ``local`` or ``ray``; ``ray_address`` is where the Ray cluster is (``auto``,
     ``ray://host:10001``, ``host:6379``; empty starts a Ray instance on this machine).
+    ``queue_executors`` (``QUEUE=EXECUTOR``, comma-separated) runs those queues on another executor.
     """
 
     home: Path
@@ -53,6 +54,7 @@ class Settings:
     token: str = ""  # the API token sent to that server
     executor: str = "local"
     ray_address: str = ""
+    queue_executors: str = ""  # "gpu=ray,big=ray": those queues run on another executor (executors/routed.py)
 
     @property
     def db_url(self) -> str:

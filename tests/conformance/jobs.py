@@ -55,3 +55,13 @@ def count_slowly(progress: str, steps: int, step_s: float) -> dict[str, int]:
         ctx.checkpoint(state)
         Path(progress).write_text(json.dumps(state))
     return {**state, "attempt": ctx.attempt}
+
+
+def where(hold_s: float = 0.0) -> str:
+    """Which executor runs this attempt: ``ray`` inside a Ray task, else ``local``."""
+    import sys
+    import time
+
+    time.sleep(hold_s)
+    ray = sys.modules.get("ray")
+    return "ray" if ray is not None and ray.is_initialized() else "local"

@@ -71,6 +71,9 @@ class Autoscaler:
 
     @classmethod
     def for_executor(cls, config: AutoscaleConfig, executor: Any) -> Autoscaler:
+        lanes = getattr(executor, "lanes", None)  # queues routed to executors: scale Ray if it is one of them
+        if lanes:
+            executor = lanes.get("ray") or next(iter(lanes.values()))
         return cls(config, RayCluster() if executor.name == "ray" else LocalPool(executor))
 
     def __call__(self, controller: Controller, now: float) -> None:

@@ -437,6 +437,7 @@ def up(
     foreground: Annotated[bool, typer.Option(help="Run in this terminal instead of the background.")] = False,
     executor: Annotated[str | None, typer.Option(help="local (this machine) or ray (a Ray cluster).")] = None,
     ray_address: Annotated[str | None, typer.Option(help="auto, ray://HOST:10001 or HOST:6379.")] = None,
+    queue_executor: Annotated[list[str] | None, typer.Option(help="QUEUE=EXECUTOR: run a queue elsewhere, e.g. gpu=ray.")] = None,
     spot_slots: Annotated[int | None, typer.Option(help="How many local slots are spot (preemptible).")] = None,
     preemption_rate: Annotated[str | None, typer.Option(help="Preempt spot slots at this rate, e.g. 12/h.")] = None,
     preemption_trace: Annotated[Path | None, typer.Option(help="Preempt at the times (s) in this file.")] = None,
@@ -450,7 +451,7 @@ def up(
     s = _settings()
     spot_cli.apply(spot_cli.up_env(spot_slots, preemption_rate, preemption_trace, preemption_seed, notice_s,
                                    detect(s).cpus), daemon.running_pid(s) is not None)
-    s = choose_executor(executor, ray_address)  # reads the spot options from the environment too
+    s = choose_executor(executor, ray_address, queue_executor)  # reads the spot options from the environment too
     _local_only(s)
     if foreground:
         raise typer.Exit(daemon.serve(s))
@@ -491,7 +492,8 @@ def status(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     for ex in info["executors"]:
         t, f = ex["total"], ex["free"]
         render.console.print(f"executor {ex['name']}: cpus {f['cpus']:g}/{t['cpus']:g} free, memory {f['memory_mb']}/"
-                             f"{t['memory_mb']} MB free, gpus {f['gpus']}/{t['gpus']} free, {ex['running']} running")
+                             f"{t['memory_mb']} MB free, gpus {f['gpus']}/{t['gpus']} free, {ex['running']} running"
+                             + (f", queues {' '.join(ex['queues'])}" if ex.get("queues") else ""))
     render.console.print("jobs: " + (", ".join(f"{k}={v}" for k, v in sorted(info["counts"].items())) or "none"))
 
 

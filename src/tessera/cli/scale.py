@@ -18,30 +18,34 @@ autoscale_app = typer.Typer(no_args_is_help=True, help="Scale the worker pool or
 cluster_app = typer.Typer(no_args_is_help=True, help="Ray cluster-launcher configuration for the cloud.")
 
 
-def choose_executor(executor: str | None, ray_address: str | None) -> Settings:
-    """The settings ``tessera up`` starts a controller with: ``--executor``/``--ray-address`` (passed
-    on to the controller's environment) over ``TESSERA_EXECUTOR``/config.yaml. Refuses an unknown
-    executor, and a different executor than the one a running controller already drives."""
-    from tessera.executors.factory import EXECUTORS
+def choose_executor(executor: str | None, ray_address: str | None, queue_executors: list[str] | None = None) -> Settings:
+    """The settings ``tessera up`` starts a controller with: ``--executor``/``--ray-address``/
+    ``--queue-executor`` (passed on to the controller's environment) over ``TESSERA_*``/config.yaml.
+    Refuses an unknown executor, a route it cannot read, and other executors than the ones a
+    running controller already drives; nothing is changed when it refuses."""
+    from tessera.executors.factory import EXECUTORS, check
 
     if executor is not None and executor not in EXECUTORS:
         raise SpecError(f"unknown executor {executor!r}", f"use --executor {' or '.join(EXECUTORS)}")
-    if ray_address is not None and (executor or Settings.load().executor) != "ray":
-        raise SpecError("--ray-address is for the ray executor", "add --executor ray")
-    if executor is not None:
-        os.environ["TESSERA_EXECUTOR"] = executor
-    if ray_address is not None:
-        os.environ["TESSERA_RAY_ADDRESS"] = ray_address
-    s = Settings.load()
+    env = {"TESSERA_EXECUTOR": executor, "TESSERA_RAY_ADDRESS": ray_address,
+           "TESSERA_QUEUE_EXECUTORS": ",".join(queue_executors) if queue_executors is not None else None}
+    s = Settings.load(**{k.removeprefix("TESSERA_").lower(): v for k, v in env.items() if v is not None})
+    routes = check(s)
+    if ray_address is not None and "ray" not in {s.executor, *routes.values()}:
+        raise SpecError("--ray-address is for the ray executor", "add --executor ray or --queue-executor QUEUE=ray")
     pid = daemon.running_pid(s)
-    if pid and executor is not None:
+    if pid and (executor is not None or queue_executors is not None):
         from tessera.store import Store
 
         ctl = Store(s.db_url).latest_controller()
         names = [e.get("name") for e in ((ctl or {}).get("status") or {}).get("executors", [])]
-        if names and executor not in names:
-            raise ControllerError(f"the controller (pid {pid}) already runs with the {names[0]} executor",
-                                  f"stop it with `tessera down`, then `tessera up --executor {executor}`")
+        wanted = sorted({s.executor, *routes.values()})
+        if names and sorted(names) != wanted:
+            raise ControllerError(f"the controller (pid {pid}) already runs with the {', '.join(map(str, names))} "
+                                  "executor", "stop it with `tessera down`, then `tessera up` with the executors you want")
+    for k, v in env.items():
+        if v is not None:
+            os.environ[k] = v
     return s
 
 

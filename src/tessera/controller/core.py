@@ -25,10 +25,11 @@ from tessera import failpoints
 from tessera.config import Settings
 from tessera.executors import procs
 from tessera.executors.base import Executor, Launch, Outcome, Started
+from tessera.executors.routed import RoutedExecutor, decide_by_lane
 from tessera.models.job import Attempt, Job
 from tessera.models.spec import JobSpec, RetryPolicy
 from tessera.models.states import TERMINAL, WAITING, JobState, Reason
-from tessera.scheduler.decide import Capacity, Placement, Running, decide
+from tessera.scheduler.decide import Capacity, Decision, Placement, Running, decide
 from tessera.scheduler.deps import DepStatus, evaluate
 from tessera.scheduler.outcome import next_state
 from tessera.spot.manager import SpotManager
@@ -60,6 +61,7 @@ class _Active:
     holds: bool = True  # holds its placement's resources (a queued attempt holds none until it inherits)
     small: bool = False  # a Python job of at most one CPU, no GPU, no memory limit: may be pipelined
     command: bool = False  # a command: its scratch folder is made before it starts, and removed here
+    queue: str = "default"  # with routed queues, its queue's executor holds its placement
 
 
 class Controller:
@@ -71,6 +73,7 @@ class Controller:
         self.settings = settings
         self.store = store
         self.executor = executor
+        self._router = executor if isinstance(executor, RoutedExecutor) else None  # executors per queue
         self.id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.total: Capacity = executor.capacity()
         self.free = self.total
@@ -166,7 +169,7 @@ class Controller:
         now = time.time()
         running = [Running(a.placement.cpus, a.placement.memory_mb, a.placement.gpus, a.ends_by)
                    for a in self.active.values() if a.holds]
-        decision = decide(cands, self.free, running, now, self.array_running, self._caps)
+        decision = self._decide(cands, running, now)
         if not decision.placements:
             return
         by_id = {p.job_id: p for p in decision.placements}
@@ -259,7 +262,10 @@ class Controller:
         return {
             **self.extra_status, "id": self.id, "pid": os.getpid(), "started_at": self.started_at, "store": _safe_url(self.store.url),
             "executors": [{"name": self.executor.name, "features": sorted(self.executor.features),
-                           "total": cap(self.total), "free": cap(self.free), "running": len(self.active)}],
+                           "total": cap(self.total), "free": cap(self.free), "running": len(self.active)}]
+            if self._router is None else self._router.status(
+                [(a.queue, Running(a.placement.cpus, a.placement.memory_mb, a.placement.gpus)) for a in self.active.values()
+                 if a.holds], cap),
             "spot": self.spot.status(),
         }
 
@@ -488,7 +494,7 @@ class Controller:
         running = [Running(a.placement.cpus, a.placement.memory_mb, a.placement.gpus, a.ends_by)
                    for a in self.active.values() if a.holds]
         window = self._cands if full else self._cands[: 32 + 4 * len(running)]  # queued attempts hold nothing
-        decision = decide(window, self.free, running, now, self.array_running, self._caps)
+        decision = self._decide(window, running, now)
         taken = {p.job_id for p in decision.placements}
         if decision.placements:
             self._launch(decision.placements, now)
@@ -503,6 +509,13 @@ class Controller:
             self._launch(extra, now, queued=True)
         if taken:  # all taken jobs are in the window, a prefix of the cache
             self._cands[:len(window)] = [c for c in window if c.id not in taken]
+
+    def _decide(self, cands: list[Candidate], running: list[Running], now: float) -> Decision:
+        if self._router is None:
+            return decide(cands, self.free, running, now, self.array_running, self._caps)
+        held = [(a.queue, Running(a.placement.cpus, a.placement.memory_mb, a.placement.gpus, a.ends_by))
+                for a in self.active.values() if a.holds]
+        return decide_by_lane(self._router, cands, held, now, self.array_running, self._caps)
 
     def _write_reasons(self, now: float) -> None:
         """Persist why jobs wait, at most every ``REASON_LAG_S``: most small jobs start sooner,
@@ -520,6 +533,7 @@ class Controller:
         if depth <= 1:
             return []
         room = self.executor.pipeline_room(depth)
+        rooms = self._router.lane_room(depth) if self._router is not None else {}  # per executor
         out: list[Placement] = []
         per_array: Counter[int] = Counter()
         for c in window:
@@ -533,6 +547,12 @@ class Controller:
                 cap = self._caps.get(c.array_id)
                 if cap is not None and self.array_running[c.array_id] + per_array[c.array_id] >= cap:
                     continue
+            if rooms:
+                lane = self._router.lane_of(c.queue) if self._router is not None else ""
+                if rooms[lane] <= 0:
+                    continue
+                rooms[lane] -= 1
+            if c.array_id is not None:
                 per_array[c.array_id] += 1
             out.append(Placement(c.id, c.cpus, None, ()))
             room -= 1
@@ -580,7 +600,7 @@ class Controller:
                                         job.array_id, spec.retry, job.retries_used, job.infra_retries_used,
                                         launch.stdout_path, launch.stderr_path, holds=not queued,
                                         small=_small(spec.kind, p.cpus, len(p.gpus), p.memory_mb),
-                                        command=spec.kind == "command")
+                                        command=spec.kind == "command", queue=spec.queue)
             out.append(launch)
         return out
 
@@ -598,7 +618,7 @@ class Controller:
             cwd=spec.cwd, timeout_s=spec.timeout_s,
             stdout_path=self.settings.log_path(job, number, "stdout"),
             stderr_path=self.settings.log_path(job, number, "stderr"),
-            scratch_dir=f"{self._scratch}/{attempt_id}",
+            scratch_dir=f"{self._scratch}/{attempt_id}", queue=spec.queue,
         )
 
     def _beat(self, now: float) -> None:

@@ -49,6 +49,7 @@ class Launch:
     stdout_path: str = ""
     stderr_path: str = ""
     scratch_dir: str = ""
+    queue: str = "default"  # routes the attempt to its queue's executor (executors/routed.py)
 
 
 @dataclass(frozen=True, slots=True)

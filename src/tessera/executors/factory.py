@@ -1,4 +1,5 @@
-"""Which executor a controller drives: ``local`` (this machine) or ``ray`` (a Ray cluster), from settings."""
+"""Which executor a controller drives: ``local`` (this machine), ``ray`` (a Ray cluster), or both
+with queues routed between them (``queue_executors``), from settings."""
 
 from __future__ import annotations
 
@@ -14,36 +15,65 @@ from tessera.store import Store
 EXECUTORS = ("local", "ray")
 
 
+def check(settings: Settings) -> dict[str, str]:
+    """The executor and the queue routes the settings name, checked; returns the routes."""
+    from tessera.executors.routed import parse_routes
+
+    if settings.executor not in EXECUTORS:
+        raise SpecError(f"unknown executor {settings.executor!r}",
+                        f"set TESSERA_EXECUTOR (or --executor) to one of {', '.join(EXECUTORS)}")
+    return parse_routes(settings.queue_executors, EXECUTORS)
+
+
 def build(settings: Settings, total: Capacity) -> Executor:
-    """The executor named by ``settings.executor``. ``total`` is this machine's capacity; for Ray it
-    is used only when declared in the settings (TESSERA_CPUS/GPUS/MEMORY_MB), else Ray's is read."""
+    """The executor named by ``settings.executor``, or a ``RoutedExecutor`` over it and the
+    executors ``settings.queue_executors`` routes queues to. ``total`` is this machine's capacity;
+    for Ray it is used only when declared in the settings (TESSERA_CPUS/GPUS/MEMORY_MB) and Ray is
+    the only executor, else Ray's is read (routed, the declared capacity is this machine's)."""
+    routes = check(settings)
+    names = [settings.executor, *sorted({*routes.values()} - {settings.executor})]
+    if len(names) == 1:
+        return _one(settings.executor, settings, total, declare=True)
+    from tessera.executors.routed import RoutedExecutor
+
+    lanes: dict[str, Executor] = {}
+    try:
+        for name in names:
+            lanes[name] = _one(name, settings, total, declare=False)
+    except BaseException:
+        for ex in lanes.values():
+            ex.close(0)
+        raise
+    return RoutedExecutor(lanes, routes, settings.executor)
+
+
+def _one(name: str, settings: Settings, total: Capacity, declare: bool) -> Executor:
     scope = procs.store_scope(settings.db_url)
-    if settings.executor == "local":
+    if name == "local":
         from tessera.executors.local import LocalExecutor
 
         return LocalExecutor(total, settings.workers, settings.kill_grace_s, scope=scope)
-    if settings.executor == "ray":
-        if importlib.util.find_spec("ray") is None:
-            raise SpecError("the ray executor needs Ray, which is not installed",
-                            "install it: pip install 'tessera[ray]'")
-        from tessera.executors.ray import RayExecutor
+    if importlib.util.find_spec("ray") is None:
+        raise SpecError("the ray executor needs Ray, which is not installed", "install it: pip install 'tessera[ray]'")
+    from tessera.executors.ray import RayExecutor
 
-        declared = total if (settings.cpus, settings.gpus, settings.memory_mb) != (None, None, None) else None
-        return RayExecutor(settings.ray_address or None, declared, settings.kill_grace_s, scope=scope)
-    raise SpecError(f"unknown executor {settings.executor!r}",
-                    f"set TESSERA_EXECUTOR (or --executor) to one of {', '.join(EXECUTORS)}")
+    declared = (settings.cpus, settings.gpus, settings.memory_mb) != (None, None, None)
+    return RayExecutor(settings.ray_address or None, total if declare and declared else None, settings.kill_grace_s,
+                       scope=scope)
 
 
 def submit_capacity(settings: Settings, store: Store) -> Capacity:
-    """What a submit outside the controller checks jobs against: the total of the running
-    controller's executor when it is not the local one (a Ray cluster's), else this machine's."""
+    """What a submit outside the controller checks jobs against: the running controller's
+    executors' total when it is not the local one alone (a Ray cluster's, or local and Ray
+    together when queues are routed), else this machine's."""
     from tessera.controller import daemon
     from tessera.executors.hardware import detect
 
     if daemon.running_pid(settings):
         ctl = store.latest_controller()
-        for ex in ((ctl or {}).get("status") or {}).get("executors", []) if ctl and not ctl.get("stopped_at") else []:
-            if ex.get("name") != "local" and isinstance(ex.get("total"), dict):
-                t = ex["total"]
-                return Capacity(float(t["cpus"]), int(t["memory_mb"]), tuple(t.get("gpu_ids") or range(int(t["gpus"]))))
+        exs = ((ctl or {}).get("status") or {}).get("executors", []) if ctl and not ctl.get("stopped_at") else []
+        totals = [ex["total"] for ex in exs if isinstance(ex.get("total"), dict)]
+        if totals and [ex.get("name") for ex in exs] != ["local"]:
+            return Capacity(sum(float(t["cpus"]) for t in totals), sum(int(t["memory_mb"]) for t in totals),
+                            tuple(g for t in totals for g in (t.get("gpu_ids") or range(int(t["gpus"])))))
     return detect(settings)

@@ -19,6 +19,7 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +34,13 @@ SPOT_RESOURCE = "tessera-spot"  # a custom resource a spot node advertises (any 
 SPOT_LABELS = {"ray.io/market-type": "spot", "tessera.io/capacity": "spot"}
 CAPACITY_TTL_S = 2.0  # how often the cluster's resources are read again
 MIN_DEPTH = 128  # small attempts per busy slot Ray may hold queued: its round trip is longer than a pipe's
+# While at least BATCH_DEPTH attempts wait in Ray's queue (its slots stay busy meanwhile), poll gathers
+# results for up to BATCH_WAIT_S or BATCH_MAX of them, so that the controller commits, claims and
+# submits in batches (one transaction each) rather than one attempt at a time.
+BATCH_WAIT_S = 0.025
+BATCH_MAX = 64
+BATCH_DEPTH = 16
+INLINE_PAYLOAD = 64 << 10  # an array's shared payload up to this size travels with each task, not by object ref
 
 
 @dataclass
@@ -65,23 +73,27 @@ class RayExecutor:
         if self._owns:
             ray.init(address=address or "local", logging_level=logging.WARNING, log_to_driver=False,
                      **(init_kwargs or {}))
-        from tessera.executors.ray_task import run_attempt
+        from tessera.executors.ray_task import runner
 
-        self._remote = ray.remote(max_retries=0, retry_exceptions=False)(run_attempt)
+        self._host = socket.gethostname()
+        # what every attempt shares travels once, with the function Ray exports, not with each task
+        self._remote = ray.remote(max_retries=0, retry_exceptions=False)(
+            runner(tuple(sys.path), self._host, kill_grace_s))
         self._options: dict[tuple[float, float, int], Any] = {}
         self._declared = declared
         self._total = declared or self._cluster_capacity()
         self._read_at = time.monotonic()
-        self._host = socket.gethostname()
-        self._sys_path = tuple(sys.path)
         self._runs: dict[int, _Run] = {}
-        self._queued: collections.deque[int] = collections.deque()  # pipelined attempts, in launch order
+        self._queued: dict[int, None] = {}  # pipelined attempts, in launch order
         self._ready: collections.deque[int] = collections.deque()  # appended by Ray's callback threads
+        self._timed: set[int] = set()  # attempts with a deadline or a pending hard kill
+        self._gathering = False  # poll is gathering a batch: a result wakes it only once the batch is full
         self._event = threading.Event()
         self._started: list[Started] = []
         self._done: list[Outcome] = []
         self._made: set[str] = set()
         self._array_refs: dict[int, Any] = {}  # array id -> its payload, put once in Ray's object store
+        self.notify: Callable[[], None] | None = None  # also called when a task ends (executors/routed.py)
 
     # ------------------------------------------------------------------ protocol
 
@@ -95,6 +107,14 @@ class RayExecutor:
 
     def wake(self) -> None:
         self._event.set()
+
+    def pending(self) -> bool:
+        """Whether ``poll`` has something to report without waiting."""
+        return bool(self._started or self._done or self._ready)
+
+    def next_due(self) -> float:
+        """When (monotonic) a deadline or a hard kill is next due; inf when none is."""
+        return self._next_timer()
 
     def pipeline_room(self, depth: int) -> int:
         """Small attempts that may wait in Ray's queue behind busy CPU slots. The controller's depth
@@ -121,9 +141,10 @@ class RayExecutor:
         aid = launch.attempt_id
         run.future.add_done_callback(lambda _f: self._on_done(aid))
         if queued:
-            self._queued.append(aid)
+            self._queued[aid] = None
             if launch.timeout_s:  # until it inherits a slot, the wait in Ray's queue counts too
                 run.deadline = time.monotonic() + launch.timeout_s
+                self._timed.add(aid)
         else:
             self._begin(run)
 
@@ -137,6 +158,7 @@ class RayExecutor:
         except Exception as e:  # noqa: BLE001 - the task may have just ended; its outcome will say
             logger.debug("ray.cancel(%s): %s", attempt_id, e)
         run.kill_at = time.monotonic() + self.kill_grace_s + 1.0
+        self._timed.add(attempt_id)
         self._event.set()
 
     def poll(self, timeout: float) -> tuple[list[Started], list[Outcome]]:
@@ -144,12 +166,25 @@ class RayExecutor:
             wait = min(timeout, self._next_timer() - time.monotonic())
             self._event.wait(max(0.0, wait))
         self._event.clear()
+        if self._ready and self.notify is None and len(self._queued) >= BATCH_DEPTH:  # not when routed
+            self._gather()
         while self._ready:
             self._finish(self._ready.popleft())
         self._check_clocks()
         started, done = self._started, self._done
         self._started, self._done = [], []
         return started, done
+
+    def _gather(self) -> None:
+        """Wait a little for more results while Ray's queue keeps every slot busy: a batch of
+        outcomes costs the controller one commit and one claim, not one of each per attempt."""
+        self._gathering = True
+        try:
+            if len(self._ready) < BATCH_MAX:
+                self._event.wait(min(BATCH_WAIT_S, max(0.0, self._next_timer() - time.monotonic())))
+        finally:
+            self._gathering = False
+            self._event.clear()
 
     def close(self, grace_s: float = 5.0) -> list[Outcome]:
         """Stop: queued attempts come back ``unstarted``, running ones are cancelled and ``lost``."""
@@ -185,7 +220,11 @@ class RayExecutor:
     def _on_done(self, attempt_id: int) -> None:
         """Called on one of Ray's threads when a task's result is in."""
         self._ready.append(attempt_id)
+        if self._gathering and len(self._ready) < BATCH_MAX:
+            return  # one wake per batch, not one thread switch per result
         self._event.set()
+        if self.notify is not None:
+            self.notify()
 
     def _submit(self, la: Launch) -> Any:
         p = la.placement
@@ -197,29 +236,33 @@ class RayExecutor:
                 opts["memory"] = p.memory_mb << 20
             fn = self._options[key] = self._remote.options(**opts)
         msg: dict[str, Any] = {
-            "attempt_id": la.attempt_id, "kind": la.kind, "command": la.command, "function": la.function,
-            "args": la.args, "kwargs": la.kwargs, "kernel": la.kernel, "params": la.params, "payload": la.payload,
-            "array_id": la.array_id, "array_index": la.array_index, "env": self._env(la), "cwd": la.cwd,
-            "stdout_path": la.stdout_path, "stderr_path": la.stderr_path, "scratch_dir": la.scratch_dir,
-            "memory_mb": p.memory_mb, "kill_grace_s": self.kill_grace_s, "controller_host": self._host,
-            "sys_path": self._sys_path,
+            "attempt_id": la.attempt_id, "kind": la.kind, "env": self._env(la), "stdout_path": la.stdout_path,
+            "stderr_path": la.stderr_path, "scratch_dir": la.scratch_dir,
         }
+        for name, value in (("command", la.command), ("function", la.function), ("args", la.args),
+                           ("kwargs", la.kwargs), ("kernel", la.kernel), ("params", la.params),
+                           ("payload", la.payload), ("array_id", la.array_id), ("array_index", la.array_index),
+                           ("cwd", la.cwd), ("memory_mb", p.memory_mb), ("gpus", len(p.gpus) or None)):
+            if value is not None and value != () and value != {}:
+                msg[name] = value  # only what this attempt has: Ray pickles every byte of it per task
         if la.array_payload is not None and la.array_id is not None:
+            if len(la.array_payload) <= INLINE_PAYLOAD:  # no object-store round trip per task
+                return fn.remote(msg, la.array_payload)
             shared = self._array_refs.get(la.array_id)
             if shared is None:
                 self._array_refs.clear()
                 shared = self._array_refs[la.array_id] = self._ray.put(la.array_payload)
-            return fn.remote(msg, array_payload=shared)
+            return fn.remote(msg, shared)
         return fn.remote(msg)
 
     def _finish(self, aid: int) -> None:
         run = self._runs.pop(aid, None)
         if run is None:
             return
-        queued = aid in self._queued
-        if queued:
-            self._queued.remove(aid)
-        if not queued:
+        self._timed.discard(aid)
+        if aid in self._queued:
+            del self._queued[aid]
+        else:  # it held a slot: the oldest queued attempt like it takes the slot
             self._inherit(run)
         la = run.launch
         ended = time.time()
@@ -228,8 +271,8 @@ class RayExecutor:
         except Exception as e:  # noqa: BLE001 - Ray's errors are sorted below
             self._done.append(self._failure(run, e, ended))
             return
-        header, data = value["header"], value["data"]
-        for key, body in (value.get("logs") or {}).items():
+        header, data, logs = value
+        for key, body in (logs or {}).items():
             with open(getattr(la, key), "ab") as f:
                 f.write(body)
         if run.killing is not None:  # it finished before the cancel landed: the kill's reason decides
@@ -279,7 +322,7 @@ class RayExecutor:
             nxt = self._runs[aid]
             q = nxt.launch.placement
             if (q.cpus, q.memory_mb, q.gpus) == (p.cpus, p.memory_mb, p.gpus) and nxt.killing is None:
-                self._queued.remove(aid)
+                del self._queued[aid]
                 nxt.queued = False
                 self._begin(nxt, inherits=ended.launch.attempt_id)
                 return
@@ -288,16 +331,21 @@ class RayExecutor:
         la = run.launch
         if la.timeout_s:
             run.deadline = time.monotonic() + la.timeout_s
+            self._timed.add(la.attempt_id)
         self._started.append(Started(la.attempt_id, la.job_id, time.time(), None, inherits))
 
     # ------------------------------------------------------------------ clocks and cluster
 
     def _next_timer(self) -> float:
-        return next_clock(self._runs.values())
+        return next_clock(self._runs[a] for a in self._timed if a in self._runs)
 
     def _check_clocks(self) -> None:
         now = time.monotonic()
-        for aid, run in list(self._runs.items()):
+        for aid in list(self._timed):
+            run = self._runs.get(aid)
+            if run is None:
+                self._timed.discard(aid)
+                continue
             if run.kill_at is not None and now >= run.kill_at:
                 run.kill_at = float("inf")
                 self._cancel(run.ref, force=True)

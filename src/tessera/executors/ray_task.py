@@ -1,7 +1,7 @@
 """The body of one tessera attempt inside a Ray task: a command or a Python job, on whatever node Ray chose.
 
-``RayExecutor`` wraps ``run_attempt`` with ``ray.remote`` (by reference: Ray workers import this
-module, which imports neither the store nor the scheduler). Python jobs run through the same code
+``RayExecutor`` wraps ``runner(...)`` with ``ray.remote`` (it calls ``run_attempt`` by reference:
+Ray workers import this module, which imports neither the store nor the scheduler). Python jobs run through the same code
 as the local warm workers (``worker.run_one``), so both executors give the same environment, log
 files and result encoding. Commands run in their own session; a Ray cancel (KeyboardInterrupt in
 the task) sends SIGTERM to the command's group, waits the grace period, then SIGKILL; if the Ray
@@ -18,6 +18,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 from tessera.executors import procs
@@ -26,21 +27,35 @@ from tessera.executors.worker import run_one
 LOG_CAP = 1 << 20  # bytes of each log shipped back from a node that is not the controller's
 _PR_SET_PDEATHSIG = 1
 _paths_seen: set[tuple[str, ...]] = set()
+_HOST = socket.gethostname()
+_NODE: str | None = None
 
 
-def run_attempt(msg: dict[str, Any], array_payload: bytes | None = None) -> dict[str, Any]:
-    """Run one attempt; returns its header (the local worker's format), result bytes and, when this
-    node is not the controller's host, the tails of its logs for the controller to write. An array's
-    shared payload comes apart from ``msg`` (put once in Ray's object store for all its elements)."""
-    _extend_path(tuple(msg.get("sys_path", ())))
+def runner(sys_path: tuple[str, ...], controller_host: str, kill_grace_s: float) -> Callable[..., Any]:
+    """The function ``RayExecutor`` hands to ``ray.remote``: ``run_attempt`` with what every attempt
+    of one controller shares bound to it (Ray exports the function, and so these, once)."""
+
+    def run(msg: dict[str, Any], array_payload: bytes | None = None) -> tuple[dict[str, Any], bytes | None, Any]:
+        return run_attempt(msg, array_payload, sys_path, controller_host, kill_grace_s)
+
+    run.__name__ = run.__qualname__ = "tessera_attempt"
+    return run
+
+
+def run_attempt(msg: dict[str, Any], array_payload: bytes | None = None, sys_path: tuple[str, ...] = (),
+                controller_host: str = "", kill_grace_s: float = 5.0) -> tuple[dict[str, Any], bytes | None, Any]:
+    """Run one attempt; returns its header (the local worker's format), its result bytes and, when
+    this node is not the controller's host, the tails of its logs for the controller to write
+    (else None). An array's shared payload comes apart from ``msg``."""
+    _extend_path(sys_path)
     import ray
 
-    gpu_ids = [str(g) for g in ray.get_gpu_ids()]
+    gpu_ids = [str(g) for g in ray.get_gpu_ids()] if msg.get("gpus") else []  # Ray's call costs as much as a tiny job
     env = dict(msg["env"])
     env["CUDA_VISIBLE_DEVICES"] = ",".join(gpu_ids)
-    env["TESSERA_NODE"] = socket.gethostname()
-    msg = {**msg, "env": env, "array_payload": array_payload}
-    here = socket.gethostname() == msg.get("controller_host")
+    env["TESSERA_NODE"] = _HOST
+    msg = {**msg, "env": env, "array_payload": array_payload, "kill_grace_s": kill_grace_s}
+    here = controller_host == _HOST
     if not here:
         for key in ("stdout_path", "stderr_path"):
             os.makedirs(os.path.dirname(msg[key]), exist_ok=True)
@@ -49,11 +64,18 @@ def run_attempt(msg: dict[str, Any], array_payload: bytes | None = None) -> dict
     else:
         header, data = run_one(msg)
     header.setdefault("usage", {})["gpu_ids"] = gpu_ids
-    header["node"] = ray.get_runtime_context().get_node_id()
-    out: dict[str, Any] = {"header": header, "data": data}
-    if not here:
-        out["logs"] = {k: _tail(msg[k]) for k in ("stdout_path", "stderr_path")}
-    return out
+    header["node"] = _node_id()
+    return header, data, None if here else {k: _tail(msg[k]) for k in ("stdout_path", "stderr_path")}
+
+
+def _node_id() -> str:
+    """This worker's Ray node (a worker never moves, so it is asked once)."""
+    global _NODE
+    if _NODE is None:
+        import ray
+
+        _NODE = ray.get_runtime_context().get_node_id()
+    return _NODE
 
 
 def _command(msg: dict[str, Any]) -> tuple[dict[str, Any], bytes | None]:

@@ -87,6 +87,7 @@ class Candidate:
     timeout_s: float | None
     array_id: int | None
     kind: str
+    queue: str = "default"  # which executor runs it, when queues are routed (executors/routed.py)
 
 
 def job_from_row(row: Any, spec: JobSpec) -> Job:

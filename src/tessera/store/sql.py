@@ -219,7 +219,7 @@ class Store(HotWrites, StoreWrites):
                 ids.append(job_id)
                 if accepted is not None and state is JobState.RUNNABLE and arr is None:
                     accepted.append(Candidate(job_id, queue_priority, spec.priority, r.cpus, r.memory_mb, r.gpus,
-                                              spec.timeout_s, None, spec.kind))
+                                              spec.timeout_s, None, spec.kind, spec.queue))
                 evs = [(job_id, now, None, "submitted", None, None), (job_id, now, "submitted", "pending", why, None)]
                 if state is JobState.RUNNABLE:
                     evs.append((job_id, now, "pending", "runnable", None, None))
@@ -439,7 +439,7 @@ class Store(HotWrites, StoreWrites):
         q = self.sql
         with translated("reading runnable jobs"), self._read() as conn:
             rows = conn.exec_driver_sql(q(
-                "SELECT id, queue_priority, priority, cpus, memory_mb, gpus, timeout_s, array_id, kind FROM jobs "
+                "SELECT id, queue_priority, priority, cpus, memory_mb, gpus, timeout_s, array_id, kind, queue FROM jobs "
                 "WHERE state = 'runnable' AND is_array = ? ORDER BY queue_priority DESC, priority DESC, id LIMIT ?"),
                 (False, limit)).all()
             return [Candidate(*r) for r in rows]
