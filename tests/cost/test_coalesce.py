@@ -55,8 +55,8 @@ def test_coalesced_array_keeps_each_elements_result_state_and_retry(home: Path, 
         assert all(e.dst for e in c.store.events(others[0].id))  # each element has its own events
         seen = c.map(jobs.echo, range(64), placement={"coalesce": 8})
         assert [s["i"] for s in seen] == list(range(64)) and {s["chunk"] for s in seen} == {"8"}
-        plain = c.map(jobs.echo, range(8))
-        assert {s["chunk"] for s in plain} == {None}  # not asked for: not coalesced
+        plain = c.map(jobs.echo, range(8), placement={"coalesce": "off"})
+        assert {s["chunk"] for s in plain} == {None}  # forbidden: not coalesced
 
 
 def test_cancel_mid_array_ends_every_element(home: Path) -> None:
@@ -103,3 +103,24 @@ def test_cli_flag_is_checked_and_explain_shows_the_decision(home: Path) -> None:
         c.array_results(h2, timeout=120)
         (line,) = explain_placement(c.store.job(h2.id))
         assert line.startswith("Coalescing: ") and " ms each vs " in line and " ms overhead" in line
+
+
+def test_arrays_of_python_jobs_are_coalesced_by_default_when_the_figures_say_so(
+        home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tessera.models.spec import ArraySpec, JobSpec
+    from tessera.placement import apply
+    from tessera.scheduler.decide import Capacity
+    from tessera.store import Store
+
+    store = Store(f"sqlite:///{home / 'tessera.db'}")
+    monkeypatch.setattr(apply, "element_figures", lambda _store, key, slots: (0.0001, 0.0005))
+    array = JobSpec(function="tests.cost.coalesce_jobs:echo", name="echo", array=ArraySpec.of_size(1000))
+    single = JobSpec(function="tests.cost.coalesce_jobs:echo", name="echo")
+    command = JobSpec(command=["true"], name="echo", array=ArraySpec.of_size(1000))
+    out = apply.coalesce_arrays(store, [array, single, command], Capacity(2, 4096))
+    assert out[0].env["TESSERA_COALESCE"] == "5" and out[0].placement is not None
+    assert out[0].placement.coalesced is not None and out[0].placement.coalesced["mode"] == "auto"
+    assert out[1] is single and out[2] is command  # one job, or commands: never
+    monkeypatch.setattr(apply, "element_figures", lambda _store, key, slots: (0.002, 0.0005))
+    assert apply.coalesce_arrays(store, [array], Capacity(2, 4096))[0] is array  # not worth it: untouched
+    store.close()

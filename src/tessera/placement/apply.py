@@ -116,7 +116,7 @@ def place(store: Store, specs: Sequence[JobSpec], total: Capacity, catalog: cat.
     """Each spec with variants rewritten to its chosen variant, each array that asks for coalescing
     given its chunk; others unchanged (no reads)."""
     out = _place_variants(store, specs, total, catalog, now)
-    if any(s.placement is not None and s.placement.coalesce for s in out):
+    if any(s.array is not None and s.kind != "command" for s in out):
         out = coalesce_arrays(store, out, total)
     return out
 
@@ -203,21 +203,28 @@ def apply_choice(spec: JobSpec, choice: Choice, dropped: Sequence[str] = ()) -> 
 # ------------------------------------------------------------------ coalescing (see placement.coalesce)
 
 RECENT_JOBS = 50_000  # how far back (in job ids) the coalescing figures look
+ENV_OFF = coalesce_env.ENV  # an array whose environment already sets it keeps it (a re-submitted spec)
 
 
 def coalesce_arrays(store: Store, specs: Sequence[JobSpec], total: Capacity) -> list[JobSpec]:
-    """Arrays of Python functions that set ``placement.coalesce``: the decision, recorded in
-    ``placement.coalesced``, and ``TESSERA_COALESCE`` in the environment when it coalesces."""
+    """Arrays of Python jobs: the coalescing decision (``placement.coalesce``, ``auto`` when not
+    given), recorded in ``placement.coalesced``, and ``TESSERA_COALESCE`` in the environment when it
+    coalesces. An array that did not ask and is not coalesced is left as it was."""
     out = []
     slots = max(1, int(total.cpus))
     for s in specs:
         p = s.placement
-        if p is None or not p.coalesce or s.array is None or s.kind == "command":
+        mode = (p.coalesce if p is not None else None) or "auto"
+        if s.array is None or s.kind == "command" or ENV_OFF in s.env:
             out.append(s)
             continue
-        element_s, overhead_s = element_figures(store, key_of(s), slots) if p.coalesce == "auto" else (None, None)
-        d = coalesce.decide(p.coalesce, element_s, overhead_s, s.array.size, slots, s.timeout_s)
+        element_s, overhead_s = element_figures(store, key_of(s), slots) if mode == "auto" else (None, None)
+        d = coalesce.decide(mode, element_s, overhead_s, s.array.size, slots, s.timeout_s)
+        if d.chunk <= 1 and (p is None or not p.coalesce):
+            out.append(s)
+            continue
         env = {**s.env, coalesce_env.ENV: str(d.chunk)} if d.chunk > 1 else s.env
+        p = p or PlacementSpec()
         out.append(s.model_copy(update={"env": env, "placement": p.model_copy(update={"coalesced": d.as_dict()})}))
     return out
 
