@@ -21,3 +21,13 @@ def numpy_1ms(i: int = 0) -> float:
         x = x @ _A
         x /= np.abs(x).max()
     return float(x[0, 0]) + i
+
+
+def spin_100us(i: int = 0) -> int:
+    """About 0.1 ms of pure-Python work (a busy loop on the clock: the same on any machine)."""
+    import time
+
+    end = time.perf_counter() + 1e-4
+    while time.perf_counter() < end:
+        pass
+    return i

@@ -21,9 +21,9 @@ Modes, each in a fresh ``TESSERA_HOME`` with an embedded controller:
 
 Spot slots are preempted about once a minute each (equivalent time; a seeded Poisson schedule),
 with a 30 s notice (GCP's and Azure's; AWS gives 120 s, which with one preemption a minute would
-leave every attempt under notice), SIGTERM at the deadline, SIGKILL a second later. Prices: a
-simple per-CPU-hour price and a 70% spot discount (``Settings.usd_per_cpu_hour``,
-``spot_discount``); costs are billed per second of attempt run time, lost work included.
+leave every attempt under notice), SIGTERM at the deadline, SIGKILL a second later. Prices: the
+cost ledger's (``tessera cost``): this machine as the cheapest catalog instance that covers it,
+at its on-demand and spot rates; attempts are billed per second, lost work included.
 
 The peers of the other benchmarks (Dask, Ray) have no preemptible local slots to compare with;
 the no-checkpoint mode stands for them (a retried task restarts from zero).
@@ -100,12 +100,13 @@ def run_mode(name: str, mode: str, spot: bool, cap: int, a: argparse.Namespace) 
         wall = time.monotonic() - t0
         summary = ledger.summary(c.store)
         jobs = [h.job for h in hs]
-        if not spot:  # no classed slot: bill every attempt's run time on demand
-            from tessera.spot.policy import ON_DEMAND, Prices
+        if not spot:  # no classed slot: the cost ledger prices every attempt on demand
+            from tessera.cost import catalog, db
+            from tessera.cost.ledger import attempt_cost
 
-            rate = Prices(c.settings.usd_per_cpu_hour, c.settings.spot_discount).per_s(ON_DEMAND, 1.0)
-            summary["usd"] = summary["on_demand_usd"] = sum(
-                (x.ended_at or x.started_at) - x.started_at for h in hs for x in c.store.attempts(h.id)) * rate
+            rates = db.ensure_rates(c.store, c.total, catalog.load(None))
+            costs = [attempt_cost(x, rates, time.time()) for x in db.attempt_rows(c.store, job_ids=[h.id for h in hs])]
+            summary["usd"] = summary["on_demand_usd"] = sum(x.usd for x in costs if x is not None)
     shutil.rmtree(home, ignore_errors=True)
     assert all(o["i"] == steps for o in outs)
     return {"mode": name, "wall_s": wall, "retries_used": sum(j.retries_used for j in jobs), **summary}

@@ -48,8 +48,6 @@ class Settings:
     preemption_seed: int = 0
     notice_s: float = 120.0
     preemption_cap: int = 3
-    usd_per_cpu_hour: float = 0.063
-    spot_discount: float = 0.7
     url: str = ""  # a tessera server: the CLI and SDK then talk to it (tessera.remote)
     token: str = ""  # the API token sent to that server
     executor: str = "local"

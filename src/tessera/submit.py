@@ -92,8 +92,8 @@ def _cost_hooks(store: Store, specs: Sequence[JobSpec], total: Capacity,
     A remote store (``TESSERA_URL``) has no database here: the server applies them when it submits."""
     if getattr(store, "engine", None) is None:
         return list(specs), [False] * len(specs)
-    if any(s.placement is not None for s in specs):
-        from tessera.placement.apply import place
+    if any(s.placement is not None or (s.array is not None and s.kind != "command") for s in specs):
+        from tessera.placement.apply import place  # variants; arrays of Python jobs: coalescing
 
         specs = place(store, specs, total)
     from tessera.cost.guard import guard

@@ -14,7 +14,7 @@ from tessera.models.placement import PlacementSpec, Variant, parse_size, parse_v
 from tessera.models.spec import JobSpec
 from tessera.placement.apply import apply_choice, waits
 from tessera.placement.decide import choose
-from tessera.placement.model import RuntimeModel, fit_curve, model_key
+from tessera.placement.model import RuntimeModel, fit_curve, fit_power, model_key
 from tessera.scheduler.decide import Capacity
 
 CPU = Variant(name="cpu", cpus=2)
@@ -31,6 +31,17 @@ def test_curve_passes_through_points_and_extrapolates_with_the_fitted_slope() ->
     assert c.predict(8000.0) == pytest.approx(512.0)
     assert c.predict(500.0) == pytest.approx(0.125)
     assert c.predict(1414.2) == pytest.approx(1414.2**3 / 1e9, rel=0.01)  # log-log interpolation
+
+
+def test_curve_fits_a_fixed_overhead_and_predicts_between_and_beyond_points() -> None:
+    """t = 0.5 s + 1e-9·n^3: an overhead the former log-log model could not bend at."""
+    sizes = [500.0, 1000.0, 2000.0, 4000.0]
+    c = fit_curve([(n, 0.5 + 1e-9 * n**3) for n in sizes])
+    assert c is not None
+    assert c.t0 == pytest.approx(0.5, rel=0.05) and c.b == pytest.approx(3.0, abs=0.1)
+    for n in (250.0, 700.0, 3000.0, 8000.0):  # unmeasured, inside and outside the range
+        assert c.predict(n) == pytest.approx(0.5 + 1e-9 * n**3, rel=0.05)
+    assert fit_power([1.0, 2.0], [3.0, 3.0], b=1.0)[1] == pytest.approx(0.0, abs=1e-9)  # flat: all overhead
 
 
 def test_model_keys_separate_parameters_and_loo_error_is_measured(cpu_profiles: list[dict[str, Any]]) -> None:

@@ -59,12 +59,10 @@ def test_choose_and_slack() -> None:
     assert policy.deadline_of({"tessera.deadline": "1970-01-01T00:01:00+00:00"}) == 60.0
 
 
-def test_work_lost_and_prices() -> None:
+def test_work_lost() -> None:
     assert policy.work_lost_s(100, 130, 125) == 5
     assert policy.work_lost_s(100, 130, 50) == 30  # a checkpoint from an earlier attempt saves nothing here
     assert policy.work_lost_s(100, 130, None) == 30 and policy.work_lost_s(None, 130, None) == 0
-    p = policy.Prices(3.6, 0.7)
-    assert p.per_s("on_demand", 1) == pytest.approx(0.001) and p.per_s("spot", 1) == pytest.approx(0.0003)
 
 
 @given(st.lists(st.sampled_from(["preempted", "failed", "lost"]), max_size=30), st.integers(1, 5))

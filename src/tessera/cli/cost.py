@@ -118,8 +118,8 @@ def catalog_refresh(
 
 
 def placement_fields(variants: list[str] | None, size: str | None, optimize: str, deadline: float | None,
-                     max_cost: float | None) -> dict[str, Any]:
-    """``--variant``/``--size``/``--optimize``/``--deadline``/``--max-cost`` as a placement mapping."""
+                     max_cost: float | None, coalesce: str | None = None) -> dict[str, Any]:
+    """``--variant``/``--size``/``--optimize``/``--deadline``/``--max-cost``/``--coalesce`` as a placement mapping."""
     from tessera.errors import SpecError
     from tessera.models.placement import parse_size, parse_variant
 
@@ -132,6 +132,10 @@ def placement_fields(variants: list[str] | None, size: str | None, optimize: str
         out["deadline_s"] = deadline
     if max_cost is not None:
         out["max_cost_usd"] = max_cost
+    if coalesce is not None:
+        from tessera.placement.coalesce import parse_mode
+
+        out["coalesce"] = parse_mode(coalesce)
     return out
 
 
@@ -194,10 +198,13 @@ def job_costs(store: Any, jobs: list[Any]) -> dict[int, dict[str, Any]]:
 def explain_placement(job: Any) -> list[str]:
     """The placement decision stored with the job, in words and figures."""
     p = job.spec.placement
-    if p is None or not p.chosen:
+    if p is None or not (p.chosen or p.coalesced):
         return []
+    lines = [f"Coalescing: {p.coalesced.get('reason')}."] if p.coalesced else []
+    if not p.chosen:
+        return lines
     c = p.chosen
-    lines = [f"Placement: {c.get('reason')}."]
+    lines.append(f"Placement: {c.get('reason')}.")
     for o in c.get("options", []):
         pred = "no measurement" if o.get("predicted_s") is None else f"predicted {o['predicted_s']:.4g} s"
         usd = "" if o.get("usd") is None else f", ${o['usd']:.6f}"

@@ -154,6 +154,7 @@ def submit(
     optimize: Annotated[str, typer.Option(help="Pick variants by time or cost.")] = "time",
     deadline: Annotated[float | None, typer.Option(help="Only variants predicted to finish within this many seconds.")] = None,
     max_cost: Annotated[float | None, typer.Option(help="Only variants predicted to cost at most this many dollars.")] = None,
+    coalesce: Annotated[str | None, typer.Option(help="Arrays: auto, off or N elements per worker round trip.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON object.")] = False,
 ) -> None:
     """Submit one job (or an array) and print its id."""
@@ -197,10 +198,10 @@ def submit(
         fields["array_max_failures"] = array_max_failures
     if dependency:
         fields["dependency"] = dependency
-    if variant or size:
+    if variant or size or coalesce:
         from tessera.cli.cost import placement_fields
 
-        fields["placement"] = placement_fields(variant, size, optimize, deadline, max_cost)
+        fields["placement"] = placement_fields(variant, size, optimize, deadline, max_cost, coalesce)
     spec = to_spec(fields, "submit")
     s = _settings()
     store = _store(s)

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from multiprocessing.connection import Connection
 from typing import Any
 
-from tessera.executors import frames
+from tessera.executors import coalesce
 from tessera.executors.procs import MARKER
 
 _fn_cache: dict[int, Any] = {}
@@ -37,9 +37,11 @@ def main(conn: Connection, env: dict[str, str]) -> None:
     os.environ.update(env)
     inbox: collections.deque[dict[str, Any]] = collections.deque()
     skipped: set[int] = set()
+    held = coalesce.Held()  # replies of coalesced elements, sent together (``placement.coalesce``)
     while True:
         try:
             if not inbox:
+                held.send(conn.fileno())
                 _take(conn.recv_bytes(), inbox, skipped)
             while conn.poll(0):
                 _take(conn.recv_bytes(), inbox, skipped)
@@ -49,14 +51,17 @@ def main(conn: Connection, env: dict[str, str]) -> None:
             continue
         msg = inbox.popleft()
         if msg.get("op") == "stop":
+            held.send(conn.fileno())
             return
+        held.send_if_due(conn.fileno())  # no reply waits on a long element behind it
         if msg["attempt_id"] in skipped:
             skipped.discard(msg["attempt_id"])
             header, data = {"attempt_id": msg["attempt_id"], "status": "skipped", "has_data": False}, None
         else:
             header, data = _run(msg)
         reply = [json.dumps(header).encode()] if data is None else [json.dumps(header).encode(), data]
-        frames.write_all(conn.fileno(), frames.encode(reply))  # one write: header and result together
+        if not held.keep(reply, msg, bool(inbox)):
+            held.send(conn.fileno(), reply)  # one write: held replies, then this header and result
 
 
 def _take(raw: bytes, inbox: collections.deque[dict[str, Any]], skipped: set[int]) -> None:

@@ -1,7 +1,7 @@
 """What a job offers the placer: variants (``cpu:cpus=2``, ``gpu:gpus=1``), a size feature, a goal.
 
-Pure data, validated strictly. ``chosen`` is written by tessera at submit (the decision and its
-figures, for ``tessera explain``); whatever a user puts there is replaced.
+Pure data, validated strictly. ``chosen`` and ``coalesced`` are written by tessera at submit (the
+decisions and their figures, for ``tessera explain``); whatever a user puts there is replaced.
 """
 
 from __future__ import annotations
@@ -54,6 +54,15 @@ class PlacementSpec(_Strict):
     deadline_s: Annotated[float, Field(gt=0)] | None = None
     max_cost_usd: Annotated[float, Field(ge=0)] | None = None
     chosen: dict[str, Any] | None = None
+    coalesce: str | None = None  # for arrays: auto, off or N elements per round trip (placement.coalesce)
+    coalesced: dict[str, Any] | None = None  # the coalescing decision, written at submit like ``chosen``
+
+    @field_validator("coalesce", mode="before")
+    @classmethod
+    def _coalesce(cls, v: object) -> str | None:
+        from tessera.placement.coalesce import parse_mode
+
+        return None if v is None else parse_mode(v)
 
     @field_validator("size")
     @classmethod

@@ -18,13 +18,15 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from tessera.bench.hardware import hardware_fingerprint
 from tessera.cost import catalog as cat
 from tessera.cost import db
+from tessera.executors import coalesce as coalesce_env
 from tessera.models.placement import PlacementSpec, Variant
 from tessera.models.spec import JobSpec
+from tessera.placement import coalesce
 from tessera.placement.decide import Choice, choose
 from tessera.placement.model import RuntimeModel, model_key, with_threads
 from tessera.scheduler.decide import Capacity
@@ -111,7 +113,16 @@ def waits(items: Iterable[tuple[str, float, float]], total: Capacity) -> dict[st
 
 def place(store: Store, specs: Sequence[JobSpec], total: Capacity, catalog: cat.Catalog | None = None,
           now: float | None = None) -> list[JobSpec]:
-    """Each spec with variants rewritten to its chosen variant; others unchanged (no reads)."""
+    """Each spec with variants rewritten to its chosen variant, each array that asks for coalescing
+    given its chunk; others unchanged (no reads)."""
+    out = _place_variants(store, specs, total, catalog, now)
+    if any(s.array is not None and s.kind != "command" for s in out):
+        out = coalesce_arrays(store, out, total)
+    return out
+
+
+def _place_variants(store: Store, specs: Sequence[JobSpec], total: Capacity, catalog: cat.Catalog | None,
+                    now: float | None) -> list[JobSpec]:
     if not any(s.placement is not None and s.placement.variants for s in specs):
         return list(specs)
     now = time.time() if now is None else now
@@ -187,3 +198,58 @@ def apply_choice(spec: JobSpec, choice: Choice, dropped: Sequence[str] = ()) -> 
         chosen["dropped"] = {"variants": list(dropped), "why": "more than this machine has"}
     update["placement"] = spec.placement.model_copy(update={"chosen": chosen})
     return JobSpec.model_validate({**spec.model_dump(), **update})
+
+
+# ------------------------------------------------------------------ coalescing (see placement.coalesce)
+
+RECENT_JOBS = 50_000  # how far back (in job ids) the coalescing figures look
+ENV_OFF = coalesce_env.ENV  # an array whose environment already sets it keeps it (a re-submitted spec)
+
+
+def coalesce_arrays(store: Store, specs: Sequence[JobSpec], total: Capacity) -> list[JobSpec]:
+    """Arrays of Python jobs: the coalescing decision (``placement.coalesce``, ``auto`` when not
+    given), recorded in ``placement.coalesced``, and ``TESSERA_COALESCE`` in the environment when it
+    coalesces. An array that did not ask and is not coalesced is left as it was."""
+    out = []
+    slots = max(1, int(total.cpus))
+    for s in specs:
+        p = s.placement
+        mode = (p.coalesce if p is not None else None) or "auto"
+        if s.array is None or s.kind == "command" or ENV_OFF in s.env:
+            out.append(s)
+            continue
+        element_s, overhead_s = element_figures(store, key_of(s), slots) if mode == "auto" else (None, None)
+        d = coalesce.decide(mode, element_s, overhead_s, s.array.size, slots, s.timeout_s)
+        if d.chunk <= 1 and (p is None or not p.coalesce):
+            out.append(s)
+            continue
+        env = {**s.env, coalesce_env.ENV: str(d.chunk)} if d.chunk > 1 else s.env
+        p = p or PlacementSpec()
+        out.append(s.model_copy(update={"env": env, "placement": p.model_copy(update={"coalesced": d.as_dict()})}))
+    return out
+
+
+def element_figures(store: Store, key: str, slots: int) -> tuple[float | None, float | None]:
+    """(median run time of an element, overhead per element) from the last finished array named ``key``.
+
+    An element's run time is from its start on the worker (its ``running`` event, stamped by the
+    worker) to its end. The overhead is the array's wall time per element on one slot (first
+    start to last end × slots ÷ elements) minus that median: what each element cost beyond its work.
+    """
+    j, e = t.jobs.c, t.events.c
+    with translated("reading array history"), store.engine.connect() as conn:
+        top = conn.execute(select(func.max(j.id))).scalar() or 0
+        arr = conn.execute(select(j.id).where(j.is_array.is_(True), j.name == key, j.state == "succeeded",
+                                              j.id > top - RECENT_JOBS).order_by(j.id.desc()).limit(1)).scalar()
+        if arr is None:
+            return None, None
+        began = dict(conn.execute(select(e.job_id, func.max(e.at)).join(t.jobs, j.id == e.job_id)
+                                  .where(j.array_id == arr, e.dst == "running").group_by(e.job_id)).all())
+        ended = dict(conn.execute(select(j.id, j.ended_at).where(j.array_id == arr, j.state == "succeeded")).all())
+    rows = [(began[k], ended[k]) for k in ended if k in began and ended[k] is not None]
+    if not rows:
+        return None, None
+    runs = sorted(max(0.0, b - a) for a, b in rows)
+    run = runs[len(runs) // 2]
+    span = max(b for _, b in rows) - min(a for a, _ in rows)
+    return run, max(0.0, span * min(slots, len(rows)) / len(rows) - run)

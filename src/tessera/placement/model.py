@@ -1,18 +1,27 @@
 """Runtime prediction: one model per kernel (with its fixed parameters), device and size.
 
-How it is fitted (pure, NumPy only):
+How it is fitted (pure, NumPy and SciPy):
 
 * The points are (size, seconds) pairs from benchmark profiles (warm time) and from the job
   history (succeeded attempts of jobs that named the same model and size feature). Several
   points at one size are reduced to their median.
-* Inside the measured range, the prediction interpolates linearly between neighbouring points
-  in log(size)–log(seconds) space, so it passes through every measurement (a measured profile is
-  its own best prediction) and keeps non-monotone effects such as a GPU's fixed launch cost.
-* Outside the range it extrapolates from the nearest end point along the least-squares slope
-  of log(seconds) on log(size) over all points (the fitted exponent, e.g. ~3 for matmul time in n),
-  clamped to [0, 4]; with one point, the exponent of the same kernel on other devices, else 1.
+* Each curve is ``t(n) = t0 + a·n^b``: a fixed overhead ``t0`` (a GPU's launch and transfer
+  cost, a process's start) plus a power law. For each exponent ``b`` on a grid over [0, 4],
+  ``t0`` and ``a`` come from non-negative least squares (``scipy.optimize.nnls``) on the
+  relative residuals ``(t0 + a·n^b − t_i) / t_i``, and the ``b`` with the smallest residual wins.
+  With fewer than three sizes there are fewer points than parameters: ``b`` is then the
+  median exponent of the same kernel's other curves (else 1, or the two points' own slope
+  when no other curve exists), and only ``t0`` and ``a`` are fitted.
+* The prediction is the fitted curve times a correction: the log residual of each measured
+  size (log measured − log fitted), interpolated linearly in log(size) between measured sizes
+  and held constant beyond the ends. So a measurement is its own prediction, a one-off effect
+  at a measured size (the seed's GPU warm-up at n = 1000) fades out towards its neighbours
+  instead of being ignored, and between and beyond the measurements the curve's shape (its
+  overhead and exponent) decides, where the former model extrapolated a straight line in
+  log–log space that cannot bend at a fixed overhead.
 
-``loo_errors`` measures the error honestly: each point is predicted by the model fitted without it.
+``loo_errors`` measures the error honestly: each point is predicted by the model fitted without it
+(``benchmarks/placement.py`` prints it per profile set and device).
 """
 
 from __future__ import annotations
@@ -25,6 +34,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from scipy.optimize import nnls
 
 _MIN_S = 1e-6
 
@@ -45,22 +55,47 @@ def with_threads(device: str, threads: Any) -> str:
 
 @dataclass(frozen=True)
 class Curve:
-    """Runtime against size for one (model, device): sorted log points and a fitted slope."""
+    """Runtime against size for one (model, device): sorted log points and ``t0 + a·n^b``."""
 
     log_x: tuple[float, ...]
     log_y: tuple[float, ...]
-    slope: float
+    t0: float
+    a: float
+    b: float
+
+    @property
+    def slope(self) -> float:
+        """The fitted exponent ``b`` (how time grows with size, past the overhead)."""
+        return self.b
+
+    def fitted(self, size: float) -> float:
+        return max(_MIN_S, self.t0 + self.a * size ** self.b)
 
     def predict(self, size: float) -> float:
+        """The fitted curve, corrected by the measurements' residuals: through every measured
+        point, their log residuals interpolated between measured sizes, the nearest end's held beyond."""
         lx = math.log(size)
-        xs, ys = self.log_x, self.log_y
-        if len(xs) == 1:
-            return math.exp(ys[0] + self.slope * (lx - xs[0]))
-        if lx <= xs[0]:
-            return math.exp(ys[0] + self.slope * (lx - xs[0]))
-        if lx >= xs[-1]:
-            return math.exp(ys[-1] + self.slope * (lx - xs[-1]))
-        return float(math.exp(np.interp(lx, xs, ys)))
+        resid = [ly - math.log(self.fitted(math.exp(x))) for x, ly in zip(self.log_x, self.log_y, strict=True)]
+        return self.fitted(size) * math.exp(float(np.interp(lx, self.log_x, resid)))
+
+
+_B_GRID = np.linspace(0.0, 4.0, 161)
+
+
+def fit_power(sizes: Sequence[float], seconds: Sequence[float], b: float | None = None) -> tuple[float, float, float]:
+    """``(t0, a, b)`` of ``t = t0 + a·n^b`` with ``t0, a >= 0``, least relative squares; ``b`` on a
+    grid over [0, 4] unless given."""
+    x, y = np.asarray(sizes, dtype=float), np.asarray(seconds, dtype=float)
+    ref = float(x.max())
+    best: tuple[float, float, float, float] | None = None
+    for bb in ([b] if b is not None else _B_GRID):
+        cols = np.column_stack([np.ones_like(x), (x / ref) ** bb]) / y[:, None]
+        coef, resid = nnls(cols, np.ones_like(y))
+        if best is None or resid < best[0] - 1e-12:
+            best = (float(resid), float(coef[0]), float(coef[1]), float(bb))
+    assert best is not None
+    _, t0, a_ref, bb = best
+    return t0, a_ref / ref ** bb, bb
 
 
 def fit_slope(log_x: Sequence[float], log_y: Sequence[float]) -> float | None:
@@ -71,8 +106,9 @@ def fit_slope(log_x: Sequence[float], log_y: Sequence[float]) -> float | None:
     return min(4.0, max(0.0, slope))
 
 
-def fit_curve(points: Iterable[tuple[float, float]], default_slope: float = 1.0) -> Curve | None:
-    """A curve through (size, seconds) points; None without a usable point."""
+def fit_curve(points: Iterable[tuple[float, float]], default_slope: float | None = None) -> Curve | None:
+    """A curve through (size, seconds) points; None without a usable point. ``default_slope``:
+    the exponent to use when there are too few sizes to fit one (the kernel's, from other devices)."""
     by_size: dict[float, list[float]] = defaultdict(list)
     for size, seconds in points:
         if size > 0 and seconds > 0 and math.isfinite(size) and math.isfinite(seconds):
@@ -80,10 +116,15 @@ def fit_curve(points: Iterable[tuple[float, float]], default_slope: float = 1.0)
     if not by_size:
         return None
     sizes = sorted(by_size)
+    times = [statistics.median(by_size[s]) for s in sizes]
     lx = tuple(math.log(s) for s in sizes)
-    ly = tuple(math.log(statistics.median(by_size[s])) for s in sizes)
-    slope = fit_slope(lx, ly)
-    return Curve(lx, ly, default_slope if slope is None else slope)
+    ly = tuple(math.log(t) for t in times)
+    if len(sizes) >= 3:
+        t0, a, b = fit_power(sizes, times)
+    else:
+        b = default_slope if default_slope is not None else (fit_slope(lx, ly) or 1.0)
+        t0, a, b = fit_power(sizes, times, b)
+    return Curve(lx, ly, t0, a, b)
 
 
 Key = tuple[str, str]  # (model key, device kind)
@@ -106,12 +147,12 @@ class RuntimeModel:
         slopes: dict[str, list[float]] = defaultdict(list)
         for (key, _dev), pts in self.points.items():
             c = fit_curve(pts)
-            if c is not None and len(c.log_x) >= 2:
+            if c is not None and len(c.log_x) >= 3:
                 slopes[key.split("[")[0]].append(c.slope)
         self._kernel_slope = {k: statistics.median(v) for k, v in slopes.items()}
         self.curves: dict[Key, Curve] = {}
         for (key, dev), pts in self.points.items():
-            c = fit_curve(pts, self._kernel_slope.get(key.split("[")[0], 1.0))
+            c = fit_curve(pts, self._kernel_slope.get(key.split("[")[0]))
             if c is not None:
                 self.curves[(key, dev)] = c
 
@@ -147,7 +188,7 @@ class RuntimeModel:
                 continue
             for s in sizes:
                 rest = [p for p in pts if p[0] != s]
-                c = fit_curve(rest, self._kernel_slope.get(key.split("[")[0], 1.0))
+                c = fit_curve(rest, self._kernel_slope.get(key.split("[")[0]))
                 actual = statistics.median(t for x, t in pts if x == s)
                 if c is None:
                     continue

@@ -2,7 +2,8 @@
 
 Also the figures ``tessera show`` and ``tessera spot report`` print: work lost per preemption
 (seconds and dollars), recovery time (from a preempted attempt's end to its job's next attempt),
-and the cost saved against running the same attempts on demand.
+and the cost saved against running the same attempts on demand, all in the cost ledger's dollars
+(``spot.pricing``: the same figures as ``tessera cost``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from tessera.spot.pricing import reprice
 from tessera.store import Store
 from tessera.store import schema as t
 from tessera.store.engine import translated
@@ -83,7 +85,7 @@ def _next_starts(store: Store, job_ids: Sequence[int]) -> dict[int, list[tuple[i
 
 def summary(store: Store, job_ids: Sequence[int] | None = None) -> dict[str, Any]:
     """Totals over the recorded attempts (of ``job_ids``, or all)."""
-    rs = rows(store, job_ids)
+    rs = reprice(store, rows(store, job_ids))
     pre = [r for r in rs if r["preempted"]]
     starts = _next_starts(store, sorted({r["job_id"] for r in pre}))
     recovery = []

@@ -30,6 +30,7 @@ from tessera.executors.base import Executor, Outcome, Started
 from tessera.models.states import JobState, Reason
 from tessera.runtime.env import NOTICE_NAME, PROGRESS_NAME, attempt_env, checkpoint_root, local_dir
 from tessera.spot import ledger, policy
+from tessera.spot.pricing import Pricer
 from tessera.spot.schedule import Schedule, parse_rate, parse_trace
 from tessera.store import End, Move, Store
 
@@ -50,6 +51,8 @@ class _Slot:
     notice_at: float | None = None
     kill_at: float | None = None
     killed: bool = False
+    memory_mb: int | None = None
+    gpus: int = 0
 
 
 class SpotManager:
@@ -65,7 +68,7 @@ class SpotManager:
         self.live = self.spot_slots > 0
         self.notice_s = settings.notice_s
         self.cap = settings.preemption_cap
-        self.prices = policy.Prices(settings.usd_per_cpu_hour, settings.spot_discount)
+        self.pricer = Pricer(store, executor.capacity(), settings.home)  # the cost ledger's rates
         self.rng = random.Random(settings.preemption_seed)
         self.schedule: Schedule | None = None
         start = time.time() if now is None else now
@@ -92,7 +95,9 @@ class SpotManager:
                                    self.progress.get(job.id))
             capacity, why = policy.choose(self.preemptions[job.id], self.cap, slack, self.notice_s,
                                           busy < self.spot_slots)
-            self.slots[attempt_id] = _Slot(job.id, capacity, cpus, scratch, why)
+            res = spec.resources
+            self.slots[attempt_id] = _Slot(job.id, capacity, cpus, scratch, why, memory_mb=res.memory_mb,
+                                           gpus=res.gpus)
         return {**job.spec.env, **attempt_env(self.root, self.home, job.id, scratch, capacity)}
 
     def timeout(self, timeout: float, now: float) -> float:
@@ -172,11 +177,11 @@ class SpotManager:
             if preempted:
                 ckpt_at = self._checkpoint_at(o.job_id)
                 lost = policy.work_lost_s(o.ran_at, ended, ckpt_at)
-            rate = self.prices.per_s(slot.capacity, slot.cpus)
+            usd, od_usd, lost_usd = self.pricer.price(o.ran_at or ended, ended, slot.cpus, slot.memory_mb, slot.gpus,
+                                                      slot.capacity == policy.SPOT, lost)
             rows.append(ledger.Row(
-                o.attempt_id, o.job_id, slot.capacity, slot.cpus, ran_s, ran_s * rate,
-                ran_s * self.prices.per_s(policy.ON_DEMAND, slot.cpus), preempted, slot.notice_at, ended, ckpt_at,
-                lost, None if lost is None else lost * rate, slot.fallback))
+                o.attempt_id, o.job_id, slot.capacity, slot.cpus, ran_s, usd, od_usd, preempted, slot.notice_at, ended,
+                ckpt_at, lost, lost_usd, slot.fallback))
             if preempted and o.job_id in committed:
                 self.preemptions[o.job_id] += 1
                 requeue.append(o.job_id)

@@ -1,26 +1,14 @@
-"""Spot decisions, pure: which capacity class an attempt gets, and what a preemption cost."""
+"""Spot decisions, pure: which capacity class an attempt gets, and the work a preemption lost
+(its dollars come from the cost ledger's prices: ``spot.pricing``)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
 SPOT = "spot"
 ON_DEMAND = "on_demand"
 DEADLINE_TAG = "tessera.deadline"  # epoch seconds or ISO 8601: when the job must be done
 WORK_TAG = "tessera.work_s"  # the job's expected run time in seconds, for the deadline slack
-
-
-@dataclass(frozen=True, slots=True)
-class Prices:
-    """A simple price input: dollars per CPU-hour on demand, and the spot discount (0.7 = 70% off)."""
-
-    usd_per_cpu_hour: float = 0.063  # an r5.4xlarge (16 vCPU) at $1.008/h, per vCPU
-    spot_discount: float = 0.7
-
-    def per_s(self, capacity: str, cpus: float) -> float:
-        rate = self.usd_per_cpu_hour * max(cpus, 0.0) / 3600.0
-        return rate * (1.0 - self.spot_discount) if capacity == SPOT else rate
 
 
 def deadline_of(tags: dict[str, str]) -> float | None:
