@@ -307,6 +307,16 @@ def test_array_ends_when_all_elements_end(store: Store) -> None:
         assert result_rows(store, e.id) == 1
 
 
+def test_array_cancelled_after_some_elements_succeeded_is_cancelled(store: Store) -> None:
+    arr = store.submit([NewJob(spec(array=ArraySpec.parse("0-2")))])[0]
+    els = sorted(store.jobs(array_id=arr), key=lambda j: j.array_index or 0)
+    store.finish([end(claim(store, els[0].id))])
+    store.move([Move(e.id, S.CANCELLED, frozenset({S.RUNNABLE}), Reason.CANCELLED_BY_USER) for e in els[1:]])
+    parent = store.job(arr)
+    assert parent.state is S.CANCELLED and parent.counts["cancelled"] == 2
+    assert_legal_history(store, arr)
+
+
 def test_array_all_cancelled(store: Store) -> None:
     arr = store.submit([NewJob(spec(array=ArraySpec.parse("0-1")))])[0]
     els = store.jobs(array_id=arr)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -41,8 +42,23 @@ def test_held_lock_gives_the_written_pid(tmp_path: Path) -> None:
 def test_held_lock_without_a_pid_is_an_error_not_a_placeholder(tmp_path: Path, text: str) -> None:
     s = Settings.load(home=tmp_path)
     fd = _hold(s, text)
+    mine = os.open(s.lock_path, os.O_RDONLY)
     try:
         with pytest.raises(ControllerError, match="has not written its pid"):
-            daemon._locked_pid(s, wait_s=0.05)
+            daemon._locked_pid(s, mine, wait_s=0.05)
     finally:
         os.close(fd)
+        os.close(mine)
+
+
+def test_a_lock_let_go_while_its_pid_is_awaited_means_no_controller(tmp_path: Path) -> None:
+    """A stopping controller empties the lock file just before it lets go of the lock: whoever
+    reads the empty file in between waits for the lock to go, not for a pid."""
+    s = Settings.load(home=tmp_path)
+    fd = _hold(s, "")
+    mine = os.open(s.lock_path, os.O_RDONLY)
+    try:
+        threading.Timer(0.2, os.close, (fd,)).start()
+        assert daemon._locked_pid(s, mine, wait_s=60) is None
+    finally:
+        os.close(mine)

@@ -53,21 +53,24 @@ def running_pid(settings: Settings) -> int | None:
         return None
     fd = os.open(settings.lock_path, os.O_RDONLY)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return _locked_pid(settings)
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return None
+        return _locked_pid(settings, fd)
     finally:
         os.close(fd)
 
 
-def _locked_pid(settings: Settings, wait_s: float = 2.0) -> int:
-    """The pid a controller writes right after taking the lock. Never a placeholder such as -1 or 0:
+def _locked_pid(settings: Settings, fd: int, wait_s: float = 2.0) -> int | None:
+    """The pid a controller writes right after taking the lock, or None once the lock is free (a
+    controller empties the file just before it lets go). Never a placeholder such as -1 or 0:
     ``os.kill`` reads those as "every process" or "this process group"."""
     deadline = time.monotonic() + wait_s
     while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pass
+        else:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return None
         text = settings.lock_path.read_text().strip()
         if text.isdigit() and int(text) > 1:
             return int(text)

@@ -269,7 +269,8 @@ class HotWrites:
         for pid, state, size, done, failed, cancelled in rows:
             if done < size or state in _TERMINAL_VALUES:
                 continue
-            if cancelled == size:
+            if cancelled == size or (cancelled and failed == cancelled):
+                # cancelled, or cancelled after some elements succeeded (none failed): a cancel
                 dst, why = JobState.CANCELLED, Reason.CANCELLED_BY_USER
             elif failed:
                 dst, why = JobState.FAILED, Reason.EXIT_CODE
