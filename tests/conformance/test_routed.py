@@ -45,6 +45,9 @@ def test_each_queue_runs_on_its_executor(routed: Client) -> None:
     assert [h.result(120) for h in here] == ["local"] * 3
     assert all(routed.store.attempts(h.id)[-1].usage.get("node") for h in on_ray)  # a Ray node id
     assert not any(routed.store.attempts(h.id)[-1].usage.get("node") for h in here)
+    # each attempt names the executor that ran it, not the router
+    assert {routed.store.attempts(h.id)[-1].executor for h in on_ray} == {"ray"}
+    assert {routed.store.attempts(h.id)[-1].executor for h in here} == {"local"}
     gpu = routed.submit_spec({"command": ["sh", "-c", "echo $CUDA_VISIBLE_DEVICES"], "queue": "gpu", "gpus": 1})
     assert gpu.wait(120).state is S.SUCCEEDED and gpu.logs().strip() in ("0", "1")  # Ray's own GPU ids
 

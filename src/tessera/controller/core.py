@@ -174,7 +174,7 @@ class Controller:
             return
         by_id = {p.job_id: p for p in decision.placements}
         info: dict[int, tuple[Job, bytes | None, bytes | None]] = {}
-        attempts = self.store.claim(tx, [Claim(p.job_id, self.executor.name, p.as_dict()) for p in by_id.values()],
+        attempts = self.store.claim(tx, self._claims(list(by_id.values()), cands),
                                     self.id, self.settings.lease_s, now, launch=info,
                                     known={c.id: (spec, spec.payload) for c in cands})
         staged += self._register(attempts, by_id, info, now, queued=False)
@@ -497,7 +497,7 @@ class Controller:
         decision = self._decide(window, running, now)
         taken = {p.job_id for p in decision.placements}
         if decision.placements:
-            self._launch(decision.placements, now)
+            self._launch(decision.placements, now, cands=window)
         extra = self._pipelined(window, taken)
         taken |= {p.job_id for p in extra}
         changed = [r for r in decision.reasons if r[0] not in taken and self._reasons.get(r[0]) != r[1:]]
@@ -506,7 +506,7 @@ class Controller:
         if self._unwritten and now >= self._next_reasons:
             self._write_reasons(now)
         if extra:
-            self._launch(extra, now, queued=True)
+            self._launch(extra, now, queued=True, cands=window)
         if taken:  # all taken jobs are in the window, a prefix of the cache
             self._cands[:len(window)] = [c for c in window if c.id not in taken]
 
@@ -566,11 +566,20 @@ class Controller:
             return min(limit, 2)
         return max(1, min(limit, int(PIPELINE_TARGET_S / max(self._small_run_s, 1e-6))))
 
-    def _launch(self, placements: list[Placement], now: float, queued: bool = False) -> None:
+    def _claims(self, placements: list[Placement], cands: Iterable[Candidate]) -> list[Claim]:
+        """One claim per placement, naming the executor that runs it (its queue's, when routed)."""
+        if self._router is None:
+            return [Claim(p.job_id, self.executor.name, p.as_dict()) for p in placements]
+        queues = {c.id: c.queue for c in cands}
+        return [Claim(p.job_id, self._router.lane_of(queues.get(p.job_id, "default")), p.as_dict())
+                for p in placements]
+
+    def _launch(self, placements: list[Placement], now: float, queued: bool = False,
+                cands: Iterable[Candidate] = ()) -> None:
         by_id = {p.job_id: p for p in placements}
         info: dict[int, tuple[Job, bytes | None, bytes | None]] = {}
         known = {p.job_id: k for p in placements if (k := self._known.pop(p.job_id, None)) is not None}
-        attempts = self.store.start([Claim(p.job_id, self.executor.name, p.as_dict()) for p in placements],
+        attempts = self.store.start(self._claims(placements, cands),
                                     self.id, self.settings.lease_s, now, launch=info, known=known)
         self._dirty = True  # a placed job not claimed (no longer runnable) leaves its capacity to the others
         if not attempts:
