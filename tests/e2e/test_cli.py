@@ -45,6 +45,18 @@ def tessera(home: Path) -> Iterator[Run]:
     assert daemon.running_pid(Settings.load()) is None
 
 
+@pytest.mark.parametrize("args, says", [
+    (("submit", "--bogus", "--", "true"), "No such option: --bogus"),
+    (("down", "--timeout-s", "0"), "Invalid value for '--timeout-s'"),
+    (("server", "--workers", "0"), "Invalid value for '--workers'"),
+    (("show",), "Missing argument"),
+])
+def test_usage_errors_are_messages_not_tracebacks(tessera: Run, args: tuple[str, ...], says: str) -> None:
+    p = tessera(*args, check=2)
+    assert says in p.stderr and "--help" in p.stderr and "Traceback" not in p.stderr + p.stdout
+    assert tessera("ls", "--json").stdout.strip() == "[]"  # nothing stored
+
+
 def ls_ids(tessera: Run) -> list[str]:
     return [j["id"] for j in json.loads(tessera("ls", "--json").stdout)]
 

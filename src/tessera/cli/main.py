@@ -461,10 +461,11 @@ def up(
 
 
 @app.command()
-def down() -> None:
+def down(timeout_s: Annotated[float, typer.Option("--timeout-s", min=0.1,
+                                                  help="how long to wait for it to stop")] = 30.0) -> None:
     """Stop the controller; its running attempts are requeued and resume when it is back."""
     _local_only(_settings())
-    pid = daemon.stop(_settings())
+    pid = daemon.stop(_settings(), timeout_s=timeout_s)
     render.console.print("no controller was running" if pid is None else f"controller {pid} stopped")
 
 
@@ -529,13 +530,20 @@ def main() -> None:
         sys.exit(e.exit_code)
     except (typer.Abort, KeyboardInterrupt):
         sys.exit(130)
-    except Exception as e:  # click's usage errors
-        import click
-
-        if isinstance(e, click.exceptions.ClickException):
-            e.show()
+    except Exception as e:
+        if isinstance(e, _usage_errors()) and hasattr(e, "show"):  # an unknown option, a value out of range...
+            e.show()  # type: ignore[attr-defined]
             sys.exit(2)
         raise
+
+
+def _usage_errors() -> tuple[type[Exception], ...]:
+    """click's usage errors: from click itself, or from the copy of click newer Typers carry
+    (whose errors derive from ``typer.TyperException``, not from click's)."""
+    import click
+
+    vendored = getattr(typer, "TyperException", None)
+    return (click.exceptions.ClickException, *([vendored] if isinstance(vendored, type) else []))
 
 
 if __name__ == "__main__":
