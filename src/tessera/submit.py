@@ -9,22 +9,29 @@ from tessera.errors import CycleError, InfeasibleError, NotFoundError, SpecError
 from tessera.models.job import parse_ref
 from tessera.models.spec import JobSpec
 from tessera.remote import RemoteStore
-from tessera.scheduler.decide import Capacity, fits_at_all
+from tessera.scheduler.decide import Capacity, QueueCapacity, fits_at_all
 from tessera.store import Candidate, NewJob, Store
 from tessera.store.hot import Tx
 
 
 def check_feasible(spec: JobSpec, total: Capacity) -> None:
-    """Refuse a job that could never run here (more CPUs, memory or GPUs than exist)."""
+    """Refuse a job that could never run here (more CPUs, memory or GPUs than exist); with
+    executors per queue, more than its own queue's executor has."""
     r = spec.resources
-    if fits_at_all(total, r.cpus, r.memory_mb, r.gpus):
+    own = total.for_queue(spec.queue) if isinstance(total, QueueCapacity) else total
+    if fits_at_all(own, r.cpus, r.memory_mb, r.gpus):
         return
-    have = f"{total.cpus:g} CPUs, {total.memory_mb} MB memory and {len(total.gpus)} GPUs"
+    have = f"{own.cpus:g} CPUs, {own.memory_mb} MB memory and {len(own.gpus)} GPUs"
     want = f"{r.cpus:g} CPUs, {r.memory_mb or 0} MB and {r.gpus} GPUs"
+    where, fix = "this machine has", ("ask for at most what the machine has (`tessera status` shows it), or "
+                                      "declare logical GPUs with TESSERA_GPUS for testing")
+    if own is not total:
+        where = f"the executor of queue {spec.queue!r} has"
+        fix = ("submit it to a queue whose executor has that much (`tessera status` lists each executor's "
+               "queues and resources), or ask for less")
     raise InfeasibleError(
-        f"job {spec.name or ''} asks for {want}, but this machine has only {have}".replace("job  ", "job "),
-        "ask for at most what the machine has (`tessera status` shows it), or declare logical GPUs "
-        "with TESSERA_GPUS for testing",
+        f"job {spec.name or ''} asks for {want}, but {where} only {have}".replace("job  ", "job "),
+        fix,
         want=want,
         have=have,
     )

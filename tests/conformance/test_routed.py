@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from tessera.client import Client
+from tessera.errors import InfeasibleError
 from tessera.models.states import JobState, Reason
 from tests.conftest import wait_for
 
@@ -48,6 +49,8 @@ def test_each_queue_runs_on_its_executor(routed: Client) -> None:
     # each attempt names the executor that ran it, not the router
     assert {routed.store.attempts(h.id)[-1].executor for h in on_ray} == {"ray"}
     assert {routed.store.attempts(h.id)[-1].executor for h in here} == {"local"}
+    with pytest.raises(InfeasibleError, match="executor of queue 'default'"):  # local has no GPU: refused
+        routed.submit_spec({"command": ["true"], "gpus": 1})
     gpu = routed.submit_spec({"command": ["sh", "-c", "echo $CUDA_VISIBLE_DEVICES"], "queue": "gpu", "gpus": 1})
     assert gpu.wait(120).state is S.SUCCEEDED and gpu.logs().strip() in ("0", "1")  # Ray's own GPU ids
 
@@ -113,6 +116,8 @@ def test_up_with_a_queue_on_ray(ray_cluster: Any, home: Path) -> None:
             sub = _tessera("submit", "--json", "--queue", queue, "--", "sh", "-c", "echo $TESSERA_NODE")
             assert sub.returncode == 0, sub.stderr
             ids[queue] = json.loads(sub.stdout)["id"]
+        refused = _tessera("submit", "--gpus", "1", "--", "true")  # the default queue runs here, with no GPU
+        assert refused.returncode == 2 and "executor of queue 'default'" in refused.stderr, refused.stderr
         for job in ids.values():
             assert _tessera("wait", job, "--timeout-s", "120").returncode == 0
         assert _tessera("logs", ids["default"]).stdout == "\n"  # only Ray tasks set TESSERA_NODE

@@ -67,7 +67,8 @@ def test_parse_routes() -> None:
 
 def test_each_queue_is_packed_on_its_own_executor() -> None:
     r, _, _ = router()
-    assert r.capacity() == Capacity(6, 9000, (GPU_STRIDE, GPU_STRIDE + 1))  # the lanes' GPUs never collide
+    total = r.capacity()
+    assert Capacity(total.cpus, total.memory_mb, total.gpus) == Capacity(6, 9000, (GPU_STRIDE, GPU_STRIDE + 1))  # the lanes' GPUs never collide
     window = [cand(1), cand(2), cand(3), cand(4, "gpu", cpus=4), cand(5, "gpu", gpus=1)]
     d = decide_by_lane(r, window, [], 0.0, {}, {})
     assert sorted(p.job_id for p in d.placements) == [1, 2, 4]  # 2 local CPUs; job 4 takes all 4 of Ray's
@@ -98,3 +99,23 @@ def test_the_loop_blocks_in_the_local_executor_whichever_is_the_default() -> Non
     r.wake()
     ray.notify()
     assert local.woken == 2 and ray.woken == 0
+
+
+def test_a_job_its_queues_executor_could_never_run_is_refused_at_submit() -> None:
+    """The router's capacity keeps each queue's executor apart, so a GPU job on a queue whose
+    executor has no GPU is refused (not accepted to wait forever), and fits on the GPU queue."""
+    from tessera.errors import InfeasibleError
+    from tessera.jobfile import to_spec
+    from tessera.submit import check_feasible
+
+    router = RoutedExecutor({"local": Fake("local", Capacity(2, 1000)), "ray": Fake("ray", Capacity(8, 8000, (0, 1)))},
+                            {"gpu": "ray"}, "local")
+    total = router.capacity()
+    assert (total.cpus, total.memory_mb, len(total.gpus)) == (10, 9000, 2)  # the sum, as before
+    assert total.for_queue("gpu").cpus == 8 and total.for_queue("other").cpus == 2
+    check_feasible(to_spec({"command": ["true"], "queue": "gpu", "gpus": 2}, "submit"), total)
+    with pytest.raises(InfeasibleError, match="executor of queue 'default' has only 2 CPUs") as err:
+        check_feasible(to_spec({"command": ["true"], "gpus": 1}, "submit"), total)
+    assert "tessera status" in err.value.fix
+    with pytest.raises(InfeasibleError, match="executor of queue 'gpu'"):
+        check_feasible(to_spec({"command": ["true"], "queue": "gpu", "cpus": 9}, "submit"), total)

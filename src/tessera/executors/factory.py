@@ -9,7 +9,7 @@ from tessera.config import Settings
 from tessera.errors import SpecError
 from tessera.executors import procs
 from tessera.executors.base import Executor
-from tessera.scheduler.decide import Capacity
+from tessera.scheduler.decide import Capacity, QueueCapacity
 from tessera.store import Store
 
 EXECUTORS = ("local", "ray")
@@ -74,6 +74,19 @@ def submit_capacity(settings: Settings, store: Store) -> Capacity:
         exs = ((ctl or {}).get("status") or {}).get("executors", []) if ctl and not ctl.get("stopped_at") else []
         totals = [ex["total"] for ex in exs if isinstance(ex.get("total"), dict)]
         if totals and [ex.get("name") for ex in exs] != ["local"]:
-            return Capacity(sum(float(t["cpus"]) for t in totals), sum(int(t["memory_mb"]) for t in totals),
-                            tuple(g for t in totals for g in (t.get("gpu_ids") or range(int(t["gpus"])))))
+            by_queue: list[tuple[str, Capacity]] = []
+            others: Capacity | None = None
+            for ex in exs:
+                t = ex.get("total")
+                if not isinstance(t, dict):
+                    continue
+                own = Capacity(float(t["cpus"]), int(t["memory_mb"]), tuple(range(int(t["gpus"]))))
+                for queue in ex.get("queues") or ():  # routed queues; ``*``: every other queue
+                    if queue == "*":
+                        others = own
+                    else:
+                        by_queue.append((str(queue), own))
+            return QueueCapacity(sum(float(t["cpus"]) for t in totals), sum(int(t["memory_mb"]) for t in totals),
+                                 tuple(g for t in totals for g in (t.get("gpu_ids") or range(int(t["gpus"])))),
+                                 by_queue=tuple(by_queue), others=others)
     return detect(settings)

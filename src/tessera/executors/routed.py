@@ -24,7 +24,7 @@ from tessera.errors import SpecError
 from tessera.executors.base import Executor, Feature, Launch, Outcome, Started
 from tessera.models.spec import _QUEUE
 from tessera.models.states import Reason
-from tessera.scheduler.decide import Capacity, Decision, Running, decide
+from tessera.scheduler.decide import Capacity, Decision, QueueCapacity, Running, decide
 from tessera.store.records import Candidate
 
 GPU_STRIDE = 1 << 16  # lane k's GPU i is k * GPU_STRIDE + i in the combined capacity
@@ -91,10 +91,12 @@ class RoutedExecutor:
 
     # ------------------------------------------------------------------ protocol
 
-    def capacity(self) -> Capacity:
-        caps = [self.lane_capacity(n) for n in self.lanes]
-        return Capacity(sum(c.cpus for c in caps), sum(c.memory_mb for c in caps),
-                        tuple(g for c in caps for g in c.gpus))
+    def capacity(self) -> QueueCapacity:
+        caps = {n: self.lane_capacity(n) for n in self.lanes}
+        return QueueCapacity(sum(c.cpus for c in caps.values()), sum(c.memory_mb for c in caps.values()),
+                             tuple(g for c in caps.values() for g in c.gpus),
+                             by_queue=tuple((q, caps[n]) for q, n in sorted(self.routes.items())),
+                             others=caps[self.default])
 
     def pipeline_room(self, depth: int) -> int:
         return sum(self.lane_room(depth).values())

@@ -37,6 +37,22 @@ class Capacity:
 
 
 @dataclass(frozen=True, slots=True)
+class QueueCapacity(Capacity):
+    """Executors per queue (``--queue-executor``): the sum of them all, plus each routed queue's
+    executor's own total and that of the executor serving every other queue, so that a job its
+    queue's executor could never run is refused at submit instead of waiting forever."""
+
+    by_queue: tuple[tuple[str, Capacity], ...] = ()
+    others: Capacity | None = None  # the executor of every queue not named in ``by_queue``
+
+    def for_queue(self, queue: str) -> Capacity:
+        for name, cap in self.by_queue:
+            if name == queue:
+                return cap
+        return self.others if self.others is not None else self
+
+
+@dataclass(frozen=True, slots=True)
 class Placement:
     job_id: int
     cpus: float
