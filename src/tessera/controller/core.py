@@ -167,9 +167,7 @@ class Controller:
 
     def _admit(self, tx: Tx, cands: list[Candidate], spec: JobSpec, staged: list[Launch]) -> None:
         now = time.time()
-        running = [Running(a.placement.cpus, a.placement.memory_mb, a.placement.gpus, a.ends_by)
-                   for a in self.active.values() if a.holds]
-        decision = self._decide(cands, running, now)
+        decision = self._decide(cands, self._held(), now)
         if not decision.placements:
             return
         by_id = {p.job_id: p for p in decision.placements}
@@ -263,9 +261,7 @@ class Controller:
             **self.extra_status, "id": self.id, "pid": os.getpid(), "started_at": self.started_at, "store": _safe_url(self.store.url),
             "executors": [{"name": self.executor.name, "features": sorted(self.executor.features),
                            "total": cap(self.total), "free": cap(self.free), "running": len(self.active)}]
-            if self._router is None else self._router.status(
-                [(a.queue, Running(a.placement.cpus, a.placement.memory_mb, a.placement.gpus)) for a in self.active.values()
-                 if a.holds], cap),
+            if self._router is None else self._router.status(self._held(), cap),
             "spot": self.spot.status(),
         }
 
@@ -491,10 +487,9 @@ class Controller:
                 self._caps.update({a: lim[0] for a, lim in self.store.array_limits(new).items()})
         if not self._cands:
             return
-        running = [Running(a.placement.cpus, a.placement.memory_mb, a.placement.gpus, a.ends_by)
-                   for a in self.active.values() if a.holds]
-        window = self._cands if full else self._cands[: 32 + 4 * len(running)]  # queued attempts hold nothing
-        decision = self._decide(window, running, now)
+        held = self._held()
+        window = self._cands if full else self._cands[: 32 + 4 * len(held)]  # queued attempts hold nothing
+        decision = self._decide(window, held, now)
         taken = {p.job_id for p in decision.placements}
         if decision.placements:
             self._launch(decision.placements, now, cands=window)
@@ -510,11 +505,14 @@ class Controller:
         if taken:  # all taken jobs are in the window, a prefix of the cache
             self._cands[:len(window)] = [c for c in window if c.id not in taken]
 
-    def _decide(self, cands: list[Candidate], running: list[Running], now: float) -> Decision:
-        if self._router is None:
-            return decide(cands, self.free, running, now, self.array_running, self._caps)
-        held = [(a.queue, Running(a.placement.cpus, a.placement.memory_mb, a.placement.gpus, a.ends_by))
+    def _held(self) -> list[tuple[str, Running]]:
+        """What the active attempts hold (queued ones hold nothing), each with its job's queue."""
+        return [(a.queue, Running(a.placement.cpus, a.placement.memory_mb, a.placement.gpus, a.ends_by))
                 for a in self.active.values() if a.holds]
+
+    def _decide(self, cands: list[Candidate], held: list[tuple[str, Running]], now: float) -> Decision:
+        if self._router is None:
+            return decide(cands, self.free, [r for _, r in held], now, self.array_running, self._caps)
         return decide_by_lane(self._router, cands, held, now, self.array_running, self._caps)
 
     def _write_reasons(self, now: float) -> None:

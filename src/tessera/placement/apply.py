@@ -203,7 +203,6 @@ def apply_choice(spec: JobSpec, choice: Choice, dropped: Sequence[str] = ()) -> 
 # ------------------------------------------------------------------ coalescing (see placement.coalesce)
 
 RECENT_JOBS = 50_000  # how far back (in job ids) the coalescing figures look
-ENV_OFF = coalesce_env.ENV  # an array whose environment already sets it keeps it (a re-submitted spec)
 
 
 def coalesce_arrays(store: Store, specs: Sequence[JobSpec], total: Capacity) -> list[JobSpec]:
@@ -215,7 +214,7 @@ def coalesce_arrays(store: Store, specs: Sequence[JobSpec], total: Capacity) -> 
     for s in specs:
         p = s.placement
         mode = (p.coalesce if p is not None else None) or "auto"
-        if s.array is None or s.kind == "command" or ENV_OFF in s.env:
+        if s.array is None or s.kind == "command" or coalesce_env.ENV in s.env:  # set: a re-submitted spec keeps it
             out.append(s)
             continue
         element_s, overhead_s = element_figures(store, key_of(s), slots) if mode == "auto" else (None, None)

@@ -165,12 +165,6 @@ def close_session(store: Store, session_hash: str) -> None:
 AUTH_RATE, AUTH_BURST = 5.0, 20.0  # failed authentications a second (and burst) per client address
 
 
-@dataclass
-class Bucket:
-    tokens: float
-    at: float
-
-
 @dataclass(frozen=True, slots=True)
 class Refill:
     """A bucket after one request: its tokens and time, and the seconds to wait (0: allowed)."""
@@ -200,7 +194,7 @@ class RateLimiter:
 
     rate: float
     burst: float
-    buckets: dict[str, Bucket] = field(default_factory=dict)
+    buckets: dict[str, tuple[float, float]] = field(default_factory=dict)  # key -> (tokens, when)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def take(self, key: str, now: float | None = None) -> float:
@@ -212,8 +206,8 @@ class RateLimiter:
             b = self.buckets.get(key)
             if b is None and len(self.buckets) > 10_000:
                 self.buckets.clear()
-            got = refill(None if b is None else (b.tokens, b.at), now, self.rate, self.burst)
-            self.buckets[key] = Bucket(got.tokens, got.at)
+            got = refill(b, now, self.rate, self.burst)
+            self.buckets[key] = (got.tokens, got.at)
             return got.wait
 
 
