@@ -13,7 +13,7 @@ from tessera.errors import SpecError
 from tessera.executors.hardware import detect
 from tessera.jobfile import to_spec
 from tessera.server import audit
-from tessera.server.intake import Intake, Request, alone, groups
+from tessera.server.intake import Intake, Request, groups
 from tessera.store import Store
 
 
@@ -27,8 +27,9 @@ def test_groups_keep_names_and_references_apart() -> None:
     c = _req({"command": ["true"]})
     d = _req({"name": "x", "command": ["true"]})
     assert groups([a, b, c, d]) == [[a, c], [b], [d]]
-    assert alone([to_spec({"name": "p", "command": ["true"]}), to_spec({"command": ["true"], "dependency": "afterok:p"})])
-    assert not alone([to_spec({"command": ["true"], "dependency": "afterok:12"})])
+    assert Request("a", "p", [to_spec({"name": "p", "command": ["true"]}),
+                              to_spec({"command": ["true"], "dependency": "afterok:p"})], {}).alone()
+    assert not Request("a", "p", [to_spec({"command": ["true"], "dependency": "afterok:12"})], {}).alone()
 
 
 @pytest.fixture

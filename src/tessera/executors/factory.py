@@ -4,6 +4,7 @@ with queues routed between them (``queue_executors``), from settings."""
 from __future__ import annotations
 
 import importlib.util
+from typing import Any
 
 from tessera.config import Settings
 from tessera.errors import SpecError
@@ -71,22 +72,18 @@ def submit_capacity(settings: Settings, store: Store) -> Capacity:
 
     if daemon.running_pid(settings):
         ctl = store.latest_controller()
-        exs = ((ctl or {}).get("status") or {}).get("executors", []) if ctl and not ctl.get("stopped_at") else []
-        totals = [ex["total"] for ex in exs if isinstance(ex.get("total"), dict)]
-        if totals and [ex.get("name") for ex in exs] != ["local"]:
-            by_queue: list[tuple[str, Capacity]] = []
-            others: Capacity | None = None
-            for ex in exs:
-                t = ex.get("total")
-                if not isinstance(t, dict):
-                    continue
-                own = Capacity(float(t["cpus"]), int(t["memory_mb"]), tuple(range(int(t["gpus"]))))
-                for queue in ex.get("queues") or ():  # routed queues; ``*``: every other queue
-                    if queue == "*":
-                        others = own
-                    else:
-                        by_queue.append((str(queue), own))
-            return QueueCapacity(sum(float(t["cpus"]) for t in totals), sum(int(t["memory_mb"]) for t in totals),
-                                 tuple(g for t in totals for g in (t.get("gpu_ids") or range(int(t["gpus"])))),
-                                 by_queue=tuple(by_queue), others=others)
+        listed = ((ctl or {}).get("status") or {}).get("executors", []) if ctl and not ctl.get("stopped_at") else []
+        exs = [ex for ex in listed if isinstance(ex.get("total"), dict)]
+        if exs and [ex.get("name") for ex in exs] != ["local"]:
+            caps = [(_capacity(ex["total"]), ex.get("queues") or ()) for ex in exs]  # ``*``: every other queue
+            return QueueCapacity(sum(c.cpus for c, _ in caps), sum(c.memory_mb for c, _ in caps),
+                                 tuple(g for c, _ in caps for g in c.gpus),
+                                 by_queue=tuple((str(q), c) for c, qs in caps for q in qs if q != "*"),
+                                 others=next((c for c, qs in caps if "*" in qs), None))
     return detect(settings)
+
+
+def _capacity(total: dict[str, Any]) -> Capacity:
+    """An executor's ``total`` as ``Controller.status`` writes it."""
+    return Capacity(float(total["cpus"]), int(total["memory_mb"]),
+                    tuple(total.get("gpu_ids") or range(int(total["gpus"]))))

@@ -60,16 +60,14 @@ class Request:
                 out[ref] = -1
         return out
 
+    def alone(self) -> bool:
+        """Whether it refers to its own jobs by name (it must then be submitted on its own)."""
+        return bool(self.names & self.refs)
+
     def entry(self) -> Item:
         return (self.actor, "job.submit", self.project, ",".join(map(str, self.ids)),
                 {"jobs": [{"name": s.name, "kind": s.kind, "queue": s.queue,
                            "array": s.array.size if s.array else None} for s in self.specs]})
-
-
-def alone(specs: Sequence[JobSpec]) -> bool:
-    """Whether a request refers to its own jobs by name (it must then be submitted on its own)."""
-    names = {s.name for s in specs if s.name}
-    return any(r in names for s in specs for d in s.dependencies for r in d.on)
 
 
 def groups(batch: Sequence[Request]) -> list[list[Request]]:
@@ -119,7 +117,7 @@ class Intake:
     def submit(self, actor: str, project: str, specs: Sequence[JobSpec], payloads: Payloads,
                token_id: int | None = None) -> list[int]:
         req = Request(actor, project, specs, payloads, token_id)
-        if alone(specs):
+        if req.alone():
             self._commit([req])
         else:
             with self._queue_lock:
