@@ -65,3 +65,18 @@ def test_queries_use_them_and_find_what_they_look_for(tmp_path: Path) -> None:
         assert "jobs_cancel" in _plan(store, sql, tuple(params))  # type: ignore[arg-type]
     finally:
         store.close()
+
+
+def test_both_backends_have_them(db_url: str) -> None:
+    store = Store(db_url)
+    try:
+        with store.engine.connect() as conn:
+            if store.dialect == "postgresql":
+                got = dict(conn.exec_driver_sql(
+                    "SELECT indexname, indexdef FROM pg_indexes WHERE indexname IN ('jobs_array', 'jobs_cancel')").all())
+            else:
+                got = _index_sql(store)
+        assert "WHERE" in got["jobs_array"] and "array_id IS NOT NULL" in got["jobs_array"]
+        assert "WHERE" in got["jobs_cancel"] and "cancel_requested" in got["jobs_cancel"].split("WHERE")[1]
+    finally:
+        store.close()
