@@ -43,7 +43,9 @@ WINDOW = 256  # runnable jobs considered per scheduling round
 PIPELINE_TARGET_S = 0.02
 REASON_LAG_S = 0.2  # why a job waits reaches the store within this (see _write_reasons)
 HELD_RESULT_MAX = 1 << 16  # results up to this size reach an embedding client's waiters in memory
-RUNNING_LAG_S = 0.02  # an attempt is written as running once it has run this long  # queued work per busy worker, in recent small-job run time
+RUNNING_LAG_S = 0.02  # an attempt is written as running once it has run this long
+GATHER_S = 0.01  # while others run, a small job's success waits this long at most to be committed with others
+GATHER_MAX = 64  # ... or until this many are waiting (see _gather)
 
 
 @dataclass
@@ -93,6 +95,8 @@ class Controller:
         self._poked.set()  # the first step looks at everything: dependencies, cancels, runnable jobs
         self._poke_deps = self._poke_cancels = True
         self._unrecorded: dict[int, Started] = {}  # started attempts not yet written as running
+        self._gathered: list[Outcome] = []  # small jobs' successes waiting to be committed together
+        self._gathered_since = 0.0
         self._dirty = True
         self._hwm = 0
         self._next_backoff: float | None = 0.0
@@ -190,6 +194,8 @@ class Controller:
             timeout = self.spot.timeout(timeout, time.time())
         if self._unwritten:
             timeout = min(timeout, max(0.0, self._next_reasons - time.time()))
+        if self._gathered:
+            timeout = min(timeout, max(0.0, self._gathered_since + GATHER_S - time.time()))
         self._idle = True  # set before looking at the offers: an offer made after the look wakes us
         started, outcomes = self.executor.poll(
             timeout if not (self._poked.is_set() or self._offers or self._admitted) else 0.0)
@@ -226,8 +232,10 @@ class Controller:
                 del self._unrecorded[st.attempt_id]
             self.store.running([(st.job_id, st.attempt_id, st.at, st.pid, self.active[st.attempt_id].stdout_path,
                                  self.active[st.attempt_id].stderr_path) for st in due if st.attempt_id in self.active])
-        if outcomes:
-            self._commit(outcomes, now)
+        if outcomes or self._gathered:
+            outcomes = self._gather(outcomes, now)
+            if outcomes:
+                self._commit(outcomes, now)
         poked = self._poked.is_set()
         check_cancels = False
         if poked:
@@ -253,6 +261,32 @@ class Controller:
         if now >= self._next_beat:
             self._beat(now)
 
+    def _gather(self, outcomes: list[Outcome], now: float) -> list[Outcome]:
+        """The outcomes to commit now (``commit_now`` decides); the others wait in ``_gathered``."""
+        for o in outcomes:  # they ended: their room is free now, whenever their ends are committed
+            act = self.active.get(o.attempt_id)
+            if act is not None and act.holds:
+                self.free = self.free.give(act.placement.cpus, act.placement.memory_mb, act.placement.gpus)
+                act.holds = False
+                self._dirty = True
+        self._gathered += outcomes
+        if not self._gathered:
+            return []
+        if not self._gathered_since:
+            self._gathered_since = now
+        held = self._gathered
+        head = self._cands[0] if self._cands else None
+        if commit_now(len(held), now - self._gathered_since, len(self.active) - len(held),
+                      all(self._plain(o) for o in outcomes), self.spot.live,
+                      head is not None and not _small(head.kind, head.cpus, head.gpus, head.memory_mb)):
+            self._gathered, self._gathered_since = [], 0.0
+            return held
+        return []
+
+    def _plain(self, o: Outcome) -> bool:
+        act = self.active.get(o.attempt_id)
+        return o.status == "succeeded" and act is not None and act.small
+
     def status(self) -> dict[str, object]:
         def cap(c: Capacity) -> dict[str, object]:
             return {"cpus": c.cpus, "memory_mb": c.memory_mb, "gpus": len(c.gpus), "gpu_ids": list(c.gpus)}
@@ -271,6 +305,8 @@ class Controller:
             outcomes = [Outcome(la.attempt_id, la.job_id, "unstarted", Reason.CONTROLLER_LOST, ended_at=time.time(),
                                 detail="claimed when the controller stopped") for la in self._admitted]
             self._admitted = []  # claimed but never launched: requeued at no cost
+            outcomes += self._gathered  # ended and reported: committed as they are
+            self._gathered = []
             outcomes += self.executor.close(self.settings.kill_grace_s if grace_s is None else grace_s)
             if outcomes:
                 self._commit(outcomes, time.time())
@@ -673,6 +709,20 @@ class Admission:
 def _order(c: Candidate) -> tuple[int, int, int]:
     """The scheduling order of runnable jobs (``Store.candidates``): queue priority, priority, id."""
     return (-c.queue_priority, -c.priority, c.id)
+
+
+def commit_now(gathered: int, age_s: float, others_running: int, plain: bool, spot: bool, big_waiting: bool) -> bool:
+    """Whether gathered outcomes are committed now (pure; ``Controller._gather``).
+
+    While other attempts run, successes of small Python jobs (``plain``) wait up to ``GATHER_S``,
+    or until ``GATHER_MAX`` have gathered, to be committed in one transaction: a stream of tiny jobs
+    then takes a few large commits instead of many small ones, and leaves the store's write lock to
+    submitters far more often (one commit of 32 ends costs about a quarter of 32 commits of one).
+    A job alone is committed at once, so a round trip stays short; so is anything else: a failure,
+    a command, a preemption, spot slots, or any outcome while a larger job waits for capacity.
+    """
+    return (gathered >= GATHER_MAX or age_s >= GATHER_S or others_running <= 0 or not plain or spot
+            or big_waiting)
 
 
 def _small(kind: str, cpus: float, gpus: int, memory_mb: int | None) -> bool:
