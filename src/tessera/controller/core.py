@@ -265,10 +265,15 @@ class Controller:
         """The outcomes to commit now (``commit_now`` decides); the others wait in ``_gathered``."""
         for o in outcomes:  # they ended: their room is free now, whenever their ends are committed
             act = self.active.get(o.attempt_id)
-            if act is not None and act.holds:
+            if act is None:
+                continue
+            if act.holds:
                 self.free = self.free.give(act.placement.cpus, act.placement.memory_mb, act.placement.gpus)
                 act.holds = False
                 self._dirty = True
+            if act.small and o.ran_at is not None and o.ended_at:  # how deep to pipeline (see _depth)
+                run_s = max(0.0, o.ended_at - o.ran_at)
+                self._small_run_s = run_s if self._small_run_s is None else 0.8 * self._small_run_s + 0.2 * run_s
         self._gathered += outcomes
         if not self._gathered:
             return []
@@ -349,9 +354,6 @@ class Controller:
                 commands.add(o.attempt_id)
             if act.holds:
                 self.free = self.free.give(act.placement.cpus, act.placement.memory_mb, act.placement.gpus)
-            if act.small and o.ran_at is not None and o.ended_at:
-                run_s = max(0.0, o.ended_at - o.ran_at)
-                self._small_run_s = run_s if self._small_run_s is None else 0.8 * self._small_run_s + 0.2 * run_s
             if act.array_id is not None:
                 self.array_running[act.array_id] -= 1
             nxt = next_state(o.status, o.reason, o.exit_code, act.policy, act.retries_used, act.infra_used,
