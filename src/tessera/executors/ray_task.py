@@ -1,6 +1,7 @@
 """The body of one tessera attempt inside a Ray task: a command or a Python job, on whatever node Ray chose.
 
-``RayExecutor`` wraps ``runner(...)`` with ``ray.remote`` (it calls ``run_attempt`` by reference:
+``RayExecutor`` wraps ``runner(...)`` with ``ray.remote`` (one attempt per task, or a chunk of a
+coalesced array's elements run one after the other, each with its own outcome) (it calls ``run_attempt`` by reference:
 Ray workers import this module, which imports neither the store nor the scheduler). Python jobs run through the same code
 as the local warm workers (``worker.run_one``), so both executors give the same environment, log
 files and result encoding. Commands run in their own session; a Ray cancel (KeyboardInterrupt in
@@ -35,7 +36,9 @@ def runner(sys_path: tuple[str, ...], controller_host: str, kill_grace_s: float)
     """The function ``RayExecutor`` hands to ``ray.remote``: ``run_attempt`` with what every attempt
     of one controller shares bound to it (Ray exports the function, and so these, once)."""
 
-    def run(msg: dict[str, Any], array_payload: bytes | None = None) -> tuple[dict[str, Any], bytes | None, Any]:
+    def run(msg: dict[str, Any] | list[dict[str, Any]], array_payload: bytes | None = None) -> Any:
+        if isinstance(msg, list):  # a chunk of a coalesced array: its elements one after the other
+            return [run_attempt(m, array_payload, sys_path, controller_host, kill_grace_s) for m in msg]
         return run_attempt(msg, array_payload, sys_path, controller_host, kill_grace_s)
 
     run.__name__ = run.__qualname__ = "tessera_attempt"

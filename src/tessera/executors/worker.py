@@ -127,11 +127,13 @@ def _call(msg: dict[str, Any]) -> Any:
 
         if msg.get("array_payload") is not None:
             key = msg["array_id"]
-            body = _fn_cache.get(key)
+            cached = _fn_cache.get(key)
+            # the payload is compared too: array ids repeat across stores sharing one Ray cluster
+            body = cached[1] if cached is not None and cached[0] == msg["array_payload"] else None
             if body is None:
                 body = cloudpickle.loads(msg["array_payload"])
                 _fn_cache.clear()
-                _fn_cache[key] = body
+                _fn_cache[key] = (msg["array_payload"], body)
             item = cloudpickle.loads(msg["payload"]) if msg.get("payload") is not None else msg["array_index"]
             return body["fn"](item, *body.get("args", ()), **body.get("kwargs", {}))
         body = cloudpickle.loads(msg["payload"])
