@@ -124,3 +124,25 @@ def test_arrays_of_python_jobs_are_coalesced_by_default_when_the_figures_say_so(
     monkeypatch.setattr(apply, "element_figures", lambda _store, key, slots: (0.002, 0.0005))
     assert apply.coalesce_arrays(store, [array], Capacity(2, 4096))[0] is array  # not worth it: untouched
     store.close()
+
+
+def test_overhead_is_per_round_trip_so_auto_does_not_swing(home: Path) -> None:
+    """The overhead measured on a coalesced array is scaled by its chunk: a well-coalesced array
+    must not make the next one of the same model look cheap enough to run one by one."""
+    import json
+
+    from sqlalchemy import select, update
+
+    from tessera.placement.apply import element_figures
+    from tessera.store import schema as t
+
+    with tessera.Client(cpus=2, workers=2) as c:
+        h = c.map_async(jobs.nap, range(64), kwargs={"seconds": 0.001}, placement={"coalesce": 8})
+        c.array_results(h, timeout=120)
+        run8, over8 = element_figures(c.store, "nap", 2)
+        with c.store.engine.begin() as conn:  # the same array, as if it had run one element per trip
+            spec = json.loads(conn.execute(select(t.jobs.c.spec).where(t.jobs.c.id == h.id)).scalar_one())
+            spec["env"].pop("TESSERA_COALESCE")
+            conn.execute(update(t.jobs).where(t.jobs.c.id == h.id).values(spec=json.dumps(spec)))
+        run1, over1 = element_figures(c.store, "nap", 2)
+        assert run8 == run1 and run8 is not None and over1 and over8 == pytest.approx(8 * over1)

@@ -233,15 +233,19 @@ def element_figures(store: Store, key: str, slots: int) -> tuple[float | None, f
 
     An element's run time is from its start on the worker (its ``running`` event, stamped by the
     worker) to its end. The overhead is the array's wall time per element on one slot (first
-    start to last end × slots ÷ elements) minus that median: what each element cost beyond its work.
+    start to last end × slots ÷ elements) minus that median: what each element cost beyond its work,
+    times the chunk that array ran with: the overhead of a round trip, which coalescing spreads over
+    a chunk's elements (else an array coalesced well would make the next one of the model look cheap
+    to run one by one, and ``auto`` would swing between coalescing and not).
     """
     j, e = t.jobs.c, t.events.c
     with translated("reading array history"), store.engine.connect() as conn:
         top = conn.execute(select(func.max(j.id))).scalar() or 0
-        arr = conn.execute(select(j.id).where(j.is_array.is_(True), j.name == key, j.state == "succeeded",
-                                              j.id > top - RECENT_JOBS).order_by(j.id.desc()).limit(1)).scalar()
-        if arr is None:
+        last = conn.execute(select(j.id, j.spec).where(j.is_array.is_(True), j.name == key, j.state == "succeeded",
+                                                       j.id > top - RECENT_JOBS).order_by(j.id.desc()).limit(1)).first()
+        if last is None:
             return None, None
+        arr = last[0]
         began = dict(conn.execute(select(e.job_id, func.max(e.at)).join(t.jobs, j.id == e.job_id)
                                   .where(j.array_id == arr, e.dst == "running").group_by(e.job_id)).all())
         ended = dict(conn.execute(select(j.id, j.ended_at).where(j.array_id == arr, j.state == "succeeded")).all())
@@ -251,4 +255,12 @@ def element_figures(store: Store, key: str, slots: int) -> tuple[float | None, f
     runs = sorted(max(0.0, b - a) for a, b in rows)
     run = runs[len(runs) // 2]
     span = max(b for _, b in rows) - min(a for a, _ in rows)
-    return run, max(0.0, span * min(slots, len(rows)) / len(rows) - run)
+    return run, max(0.0, span * min(slots, len(rows)) / len(rows) - run) * _chunk_of(last[1])
+
+
+def _chunk_of(spec_json: str | None) -> int:
+    """The chunk an array ran with (``TESSERA_COALESCE`` in its spec's environment), 1 if none."""
+    try:
+        return max(1, int(json.loads(spec_json or "{}").get("env", {}).get(coalesce_env.ENV) or 1))
+    except (ValueError, TypeError, AttributeError):
+        return 1
