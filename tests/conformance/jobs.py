@@ -88,3 +88,15 @@ def element(i: int, marker_dir: str, die_at: int = -1, seconds: float = 0.0) -> 
     task = ray.get_runtime_context().get_task_id() if ray is not None and ray.is_initialized() else None
     return {"i": i, "attempt": os.environ.get("TESSERA_ATTEMPT_ID"), "chunk": os.environ.get("TESSERA_COALESCE"),
             "task": task or str(os.getpid())}
+
+
+def on_node(i: int, where: str, seconds: float) -> int:
+    """Note which Ray node starts this attempt (a file per attempt), then sleep."""
+    import time
+
+    import ray
+
+    node = ray.get_runtime_context().get_node_id()
+    Path(where, f"{i}.{os.environ['TESSERA_ATTEMPT_NUMBER']}").write_text(node)
+    time.sleep(seconds)
+    return i
