@@ -1,11 +1,11 @@
 """Attempt log files without creating a file per attempt: a worker's spool, linked in as the log.
 
-Creating a file costs far more than a small job on some file systems (on ext4 here, 0.4-0.9 ms
-each, two per attempt), while a hard link to an existing file costs ~10 µs. So a worker keeps one
-empty spool file per stream in the log folder (hidden: ``.spool-<pid>.out``) and, for each attempt,
-links the attempt's log path to it: the attempt writes to its own log path from its first byte
-(``tessera logs -f`` sees it live; the standard streams are the same inode). When the attempt
-ends:
+Creating a file is slow on some file systems (ext4 on the development machine: two per attempt
+were the largest part of a Ray worker's attempt wrapper), while a hard link to an existing file
+is cheap. So a worker keeps one empty spool file per stream in the log folder (hidden:
+``.spool-<pid>.out``) and, for each attempt, links the attempt's log path to it: the attempt
+writes to its own log path from its first byte (``tessera logs -f`` sees it live; the standard
+streams are the same inode). When the attempt ends:
 
 * it wrote nothing: its log name is unlinked again (a log that does not exist reads as empty
   everywhere) and the spool, still empty, serves the next attempt;
