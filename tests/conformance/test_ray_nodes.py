@@ -111,3 +111,33 @@ def test_node_lost_mid_chunk_requeues_the_chunks_elements(ray_cluster: Any, ray_
     requeued = [s for s in states.values() if len(s) > 1]
     assert requeued and all(set(s[:-1]) <= {"lost", "unstarted"} for s in requeued)
     assert sum(ray_client.store.job(jid).retries_used for jid in ids) == 0  # a lost node costs no retry
+
+
+def test_an_element_cancelled_before_its_chunk_reaches_ray_never_runs(ray_cluster: Any, tmp_path: Path) -> None:
+    """The Ray executor itself: three coalesced elements (chunks of 4) wait in a forming chunk until
+    the next poll; one is cancelled meanwhile. It ends cancelled and the other two run."""
+    import time
+
+    import cloudpickle
+
+    from tessera.executors.base import Launch
+    from tessera.executors.ray import RayExecutor
+    from tessera.models.states import Reason
+    from tessera.scheduler.decide import Placement
+    from tests.fixtures import square
+
+    ex = RayExecutor(scope="chunk-test")
+    payload = cloudpickle.dumps({"fn": square, "args": (), "kwargs": {}})
+    for i in range(3):
+        ex.launch(Launch(attempt_id=i + 1, job_id=100 + i, ref=f"1_{i}", kind="pickle",
+                         placement=Placement(100 + i, 1.0, None, ()), array_payload=payload, array_id=1,
+                         array_index=i + 2, env={"TESSERA_COALESCE": "4"}, stdout_path=str(tmp_path / f"{i}.out"),
+                         stderr_path=str(tmp_path / f"{i}.err"), scratch_dir=str(tmp_path / f"s{i}")), queued=True)
+    ex.kill(2, Reason.CANCELLED_BY_USER)
+    out = {}
+    deadline = time.monotonic() + 120
+    while len(out) < 3 and time.monotonic() < deadline:
+        out.update({o.attempt_id: o for o in ex.poll(0.5)[1]})
+    ex.close(1.0)
+    assert (out[2].status, out[2].reason) == ("cancelled", Reason.CANCELLED_BY_USER)
+    assert [(out[a].status, out[a].result) for a in (1, 3)] == [("succeeded", b"4"), ("succeeded", b"16")]

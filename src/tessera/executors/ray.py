@@ -10,7 +10,7 @@ checkpoint), or ``preempted`` when its node was a spot node (a node with the ``t
 resource or a ``market-type: spot`` label). ``ray`` is imported only when this executor is built.
 
 Coalesced arrays (``placement.coalesce``: ``TESSERA_COALESCE=N`` in an element's environment) run
-up to N pipelined elements per Ray task, one after the other (``ray_task.run_chunk``): each
+up to N pipelined elements per Ray task, one after the other (``ray_task.runner`` given a list): each
 element keeps its own attempt, environment, logs, result and exit status, and the task returns
 every element's outcome at once. A chunk holds one slot of Ray's. Only what the controller
 queued behind busy slots is chunked, and never an element with a timeout (a chunk reports when it
@@ -411,7 +411,8 @@ class RayExecutor:
             if chunk.spot is None:
                 chunk.spot = self._on_spot(run)
             spot = chunk.spot
-            if chunk.held is not None and la.attempt_id not in chunk.held:  # it never held the slot: nothing of it was committed; it runs again at no cost
+            if chunk.held is not None and la.attempt_id not in chunk.held:
+                # it never held the slot: nothing of it was committed; it runs again at no cost
                 return Outcome(la.attempt_id, la.job_id, "unstarted", Reason.WORKER_LOST,
                                detail=f"its chunk was lost with its {'spot node' if spot else 'Ray worker or node'}: "
                                       f"{what}"[:500], ended_at=ended)
