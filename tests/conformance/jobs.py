@@ -67,11 +67,11 @@ def where(hold_s: float = 0.0) -> str:
     return "ray" if ray is not None and ray.is_initialized() else "local"
 
 
-def element(i: int, marker_dir: str, die_at: int = -1, seconds: float = 0.0) -> dict[str, object]:
+def element(i: int, marker_dir: str, die_at: int = -1, seconds: float = 0.0, slow_at: int = -1) -> dict[str, object]:
     """An element of a coalesced array: prints a line to its own log, and returns its own attempt,
     the chunk it was told and the Ray task (or worker process) that ran it. Element 5 fails on its
     first attempt; element ``die_at`` kills its own process on its first attempt (a worker lost
-    mid-chunk)."""
+    mid-chunk); element ``slow_at`` sleeps for two minutes (past any timeout of the tests)."""
     import sys
     import time
 
@@ -82,7 +82,7 @@ def element(i: int, marker_dir: str, die_at: int = -1, seconds: float = 0.0) -> 
     if i == 5 and not marker.exists():
         marker.write_text("x")
         raise RuntimeError("element 5 fails once")
-    time.sleep(seconds)
+    time.sleep(120 if i == slow_at else seconds)
     print(f"element {i}")
     ray = sys.modules.get("ray")  # set in a Ray worker only (a local worker never imports Ray)
     task = ray.get_runtime_context().get_task_id() if ray is not None and ray.is_initialized() else None

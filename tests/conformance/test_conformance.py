@@ -195,3 +195,17 @@ def test_cancel_one_element_of_a_coalesced_array(client: Client, tmp_path: Path)
     assert states.pop(last.id) == "cancelled"
     assert set(states.values()) == {"succeeded"} and len(states) == 299
     assert all([a.state for a in client.store.attempts(jid)].count("succeeded") == 1 for jid in states)
+
+
+def test_timeout_of_one_element_of_a_coalesced_array(client: Client, tmp_path: Path) -> None:
+    """Element 6 of a coalesced array runs past its timeout: it alone times out (Ray runs elements
+    with a timeout one per task; the local worker holding it is killed and its queue requeued)."""
+    h = client.map_async(jobs.element, range(12), kwargs={"marker_dir": str(tmp_path), "die_at": -1,
+                                                          "seconds": 0.0, "slow_at": 6},
+                         retries=1, timeout_s=3, placement={"coalesce": 4})
+    wait_for(lambda: client.store.job(h.id).state.terminal, 180, "the array to end")
+    states = {row[1]: row[2] for row in client.store.array_results(h.id)}
+    assert states.pop(6) == "timed_out"
+    assert set(states.values()) == {"succeeded"}
+    slow = client.store.job(f"{h.id}_6")
+    assert (slow.reason, slow.retries_used) == (Reason.TIMEOUT, 1)  # timed out twice: its own budget
