@@ -4,6 +4,7 @@ log, live while it runs, nothing lost, and no file left for an attempt that wrot
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -41,7 +42,8 @@ def test_silent_attempts_leave_no_log_and_reuse_the_spool(spools: Spools, tmp_pa
     logs.mkdir()
     for n in range(3):
         assert _run(logs, n, "tests.fixtures:square", 3)["status"] == "succeeded"
-    spool = {f".spool-{os.getpid()}.out", f".spool-{os.getpid()}.err"}
+    me = f".spool-{socket.gethostname()}-{os.getpid()}"
+    spool = {f"{me}.out", f"{me}.err"}
     assert _names(logs) == spool  # two spools made once, no log per attempt
     inodes = {(logs / s).stat().st_ino for s in spool}
     _run(logs, 3, "tests.fixtures:square", 4)
@@ -67,7 +69,7 @@ def test_a_spool_written_between_attempts_is_not_handed_on(spools: Spools, tmp_p
     logs = tmp_path / "logs"
     logs.mkdir()
     _run(logs, 1, "tests.fixtures:square", 2)
-    stray = os.open(logs / f".spool-{os.getpid()}.out", os.O_WRONLY | os.O_APPEND)
+    stray = os.open(logs / f".spool-{socket.gethostname()}-{os.getpid()}.out", os.O_WRONLY | os.O_APPEND)
     os.write(stray, b"from a process the last attempt left behind\n")  # writes to the spool between attempts
     os.close(stray)
     _run(logs, 2, "tests.unit.test_spool:say", "two", str(logs / "2.1.out"))

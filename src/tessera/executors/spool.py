@@ -3,7 +3,7 @@
 Creating a file is slow on some file systems (ext4 on the development machine: two per attempt
 were the largest part of a Ray worker's attempt wrapper), while a hard link to an existing file
 is cheap. So a worker keeps one empty spool file per stream in the log folder (hidden:
-``.spool-<pid>.out``) and, for each attempt, links the attempt's log path to it: the attempt
+``.spool-<host>-<pid>.out``) and, for each attempt, links the attempt's log path to it: the attempt
 writes to its own log path from its first byte (``tessera logs -f`` sees it live; the standard
 streams are the same inode). When the attempt ends:
 
@@ -21,8 +21,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 
 from tessera.executors.worker import _open_log as _plain
+
+_HOST = socket.gethostname()
 
 
 class Spools:
@@ -68,7 +71,7 @@ class Spools:
             with contextlib.suppress(OSError):
                 os.unlink(spool_path)
             os.close(fd)
-        spool_path = os.path.join(key[0], f".spool-{os.getpid()}{key[1]}")
+        spool_path = os.path.join(key[0], f".spool-{_HOST}-{os.getpid()}{key[1]}")  # unique on a shared file system
         fd = os.open(spool_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_TRUNC, 0o644)
         self._spools[key] = (fd, spool_path)
         return fd, spool_path
