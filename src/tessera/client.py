@@ -18,7 +18,6 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import cloudpickle
-from cloudpickle.cloudpickle import _should_pickle_by_reference
 
 from tessera.config import Settings
 from tessera.controller import daemon
@@ -417,7 +416,7 @@ def dumps_call(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, 
         return cloudpickle.dumps(call)
     if fn not in _BY_REF:
         try:
-            by_ref = _should_pickle_by_reference(fn)
+            by_ref = _by_reference(fn)
         except Exception:  # noqa: BLE001 - when in doubt, pickle by value
             by_ref = False
         if not by_ref:
@@ -428,6 +427,15 @@ def dumps_call(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, 
 
 
 _BY_REF: set[Callable[..., Any]] = set()  # functions known to pickle by reference
+
+
+def _by_reference(fn: Callable[..., Any]) -> bool:
+    """Whether cloudpickle would pickle ``fn`` by reference (importable by name, its module not
+    registered with ``cloudpickle.register_pickle_by_value``). cloudpickle answers this only through
+    a private function: if a release drops it, every call goes through cloudpickle, which is right,
+    only slower."""
+    decide = getattr(getattr(cloudpickle, "cloudpickle", None), "_should_pickle_by_reference", None)
+    return bool(decide(fn)) if decide is not None else False
 
 
 def _default_name(fn: Callable[..., Any]) -> str | None:

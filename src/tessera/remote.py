@@ -9,7 +9,7 @@ SDK behave the same locally and against a server; the server authenticates it wi
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from tessera.config import Settings
@@ -20,6 +20,7 @@ from tessera.models.states import JobState
 from tessera.scheduler.decide import Capacity
 from tessera.server.wire import attempt_from_json, b64, event_from_json, job_from_json, unb64
 from tessera.store import Store
+from tessera.store.hot import Tx
 
 PAGE = 1000
 
@@ -205,7 +206,10 @@ class RemoteStore(Store):
             jobs.append(d)
         return [int(i) for i in self.call("POST", "/jobs/batch", json={"jobs": jobs})["ids"]]
 
-    def request_cancel(self, job_ids: Sequence[int]) -> int:
+    def request_cancel(self, job_ids: Sequence[int], then: Callable[[Tx, int], object] | None = None) -> int:
+        """Through the server, which writes the audit entry with the request (``then`` is its own)."""
+        if then is not None:
+            raise TypeError("a remote store takes no transaction hook: the server writes in its own")
         if not job_ids:
             return 0
         return int(self.call("POST", "/jobs/cancel", json={"ids": [str(j) for j in job_ids]})["cancelled"])

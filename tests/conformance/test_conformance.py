@@ -122,6 +122,8 @@ def test_lost_worker_resumes_from_checkpoint(client: Client) -> None:
     assert (job.attempts, job.retries_used, job.infra_retries_used) == (2, 0, 1)
     first = client.store.attempts(h.id)[0]
     assert (first.state, first.reason) == ("lost", Reason.WORKER_LOST.value)
+    # the job succeeded: its checkpoints are dropped (the worker reports the folder it saw)
+    assert not (client.settings.home / "checkpoints" / str(h.id)).exists()
 
 
 def test_infeasible_job_is_refused(client: Client) -> None:

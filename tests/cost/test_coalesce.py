@@ -126,23 +126,58 @@ def test_arrays_of_python_jobs_are_coalesced_by_default_when_the_figures_say_so(
     store.close()
 
 
-def test_overhead_is_per_round_trip_so_auto_does_not_swing(home: Path) -> None:
-    """The overhead measured on a coalesced array is scaled by its chunk: a well-coalesced array
-    must not make the next one of the same model look cheap enough to run one by one."""
-    import json
+def test_element_figures_come_from_the_last_elements_of_the_last_finished_array(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Elements i = 0..9 start at 100 + i and run 0.5 s each on one slot; only the last
+    ``SAMPLE_ELEMENTS`` (4 here) are read: median run 0.5 s, span 3.5 s over 4 → 0.375 s overhead."""
+    from sqlalchemy import text
 
-    from sqlalchemy import select, update
+    from tessera.models.spec import ArraySpec, make_spec
+    from tessera.placement import apply
+    from tessera.store import NewJob, Store
 
-    from tessera.placement.apply import element_figures
-    from tessera.store import schema as t
+    monkeypatch.setattr(apply, "SAMPLE_ELEMENTS", 4)
+    store = Store(f"sqlite:///{tmp_path / 'store.db'}")
+    try:
+        assert apply.element_figures(store, "sq", 1) == (None, None)
+        arr = store.submit([NewJob(make_spec(command=["true"], name="sq", array=ArraySpec.parse("0-9")))])[0]
+        with store.engine.begin() as conn:
+            conn.execute(text("UPDATE jobs SET state = 'succeeded' WHERE id = :a"), {"a": arr})
+            for jid, index in conn.execute(text("SELECT id, array_index FROM jobs WHERE array_id = :a"), {"a": arr}):
+                conn.execute(text("UPDATE jobs SET state = 'succeeded', ended_at = :e WHERE id = :j"),
+                             {"e": 100.5 + index, "j": jid})
+                conn.execute(text("INSERT INTO events (job_id, at, src, dst) VALUES (:j, :t, 'starting', 'running')"),
+                             {"j": jid, "t": 100.0 + index})
+        run, overhead = apply.element_figures(store, "sq", 1)
+        assert run == pytest.approx(0.5) and overhead == pytest.approx(3.5 / 4 - 0.5)
+    finally:
+        store.close()
 
-    with tessera.Client(cpus=2, workers=2) as c:
-        h = c.map_async(jobs.nap, range(64), kwargs={"seconds": 0.001}, placement={"coalesce": 8})
-        c.array_results(h, timeout=120)
-        run8, over8 = element_figures(c.store, "nap", 2)
-        with c.store.engine.begin() as conn:  # the same array, as if it had run one element per trip
-            spec = json.loads(conn.execute(select(t.jobs.c.spec).where(t.jobs.c.id == h.id)).scalar_one())
-            spec["env"].pop("TESSERA_COALESCE")
-            conn.execute(update(t.jobs).where(t.jobs.c.id == h.id).values(spec=json.dumps(spec)))
-        run1, over1 = element_figures(c.store, "nap", 2)
-        assert run8 == run1 and run8 is not None and over1 and over8 == pytest.approx(8 * over1)
+
+def test_overhead_is_per_round_trip_so_auto_does_not_swing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same timings as above, for an array that ran 8 elements per round trip: its overhead
+    per element is scaled by 8, so a well-coalesced array does not make the next one of the same
+    model look cheap enough to run one by one."""
+    from sqlalchemy import text
+
+    from tessera.models.spec import ArraySpec, make_spec
+    from tessera.placement import apply
+    from tessera.store import NewJob, Store
+
+    monkeypatch.setattr(apply, "SAMPLE_ELEMENTS", 4)
+    store = Store(f"sqlite:///{tmp_path / 'store.db'}")
+    try:
+        spec = make_spec(function="tests.cost.coalesce_jobs:echo", name="sq", array=ArraySpec.parse("0-9"),
+                         env={"TESSERA_COALESCE": "8"})
+        arr = store.submit([NewJob(spec)])[0]
+        with store.engine.begin() as conn:
+            conn.execute(text("UPDATE jobs SET state = 'succeeded' WHERE id = :a"), {"a": arr})
+            for jid, index in conn.execute(text("SELECT id, array_index FROM jobs WHERE array_id = :a"), {"a": arr}):
+                conn.execute(text("UPDATE jobs SET state = 'succeeded', ended_at = :e WHERE id = :j"),
+                             {"e": 100.5 + index, "j": jid})
+                conn.execute(text("INSERT INTO events (job_id, at, src, dst) VALUES (:j, :t, 'starting', 'running')"),
+                             {"j": jid, "t": 100.0 + index})
+        run, overhead = apply.element_figures(store, "sq", 1)
+        assert run == pytest.approx(0.5) and overhead == pytest.approx((3.5 / 4 - 0.5) * 8)
+    finally:
+        store.close()

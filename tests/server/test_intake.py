@@ -117,3 +117,22 @@ def test_dependencies_on_other_projects_and_revoked_tokens_store_nothing(intake:
     with pytest.raises(Refused, match="revoked"):
         it.submit("a", "default", [to_spec({"command": ["true"]})], {}, tok.id)
     assert _count(store) == n + 1 and len(audit.entries(store)) == entries + 1
+
+
+def test_a_cancel_request_and_its_audit_entry_commit_together(intake: tuple[Intake, Store]) -> None:
+    """The routes that cancel (jobs, workflows) write their entry in the request's transaction:
+    if the entry cannot be written, no job is flagged; when it is, both are there."""
+    it, store = intake
+    ids = it.submit("a", "default", [to_spec({"command": ["true"]}), to_spec({"command": ["true"]})], {})
+    entries = len(audit.entries(store))
+
+    def broken(_tx: object, _n: int) -> None:
+        raise RuntimeError("disk full while auditing")
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        store.request_cancel(ids, then=broken)
+    assert store.cancel_requests() == [] and len(audit.entries(store)) == entries
+    n = store.request_cancel(ids, then=lambda tx, n: audit.append_all(
+        tx, [("a", "job.cancel", "default", "x", {"requested": n})]))
+    assert n == 2 and sorted(j for j, _ in store.cancel_requests()) == sorted(ids)
+    assert audit.entries(store)[-1].detail == {"requested": 2} and audit.verify(store).ok

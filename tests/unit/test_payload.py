@@ -37,3 +37,23 @@ def test_what_the_worker_could_not_import_is_pickled_by_value() -> None:
     assert run(dumps_call(lambda: "λ", (), {})) == "λ"
     nested = {"a": [1, (2, {"b": Offset(1)})]}
     assert cloudpickle.loads(dumps_call(fixtures.square, (2,), {"extra": nested}))["kwargs"] == {"extra": nested}
+
+
+def test_without_cloudpickles_private_answer_every_call_goes_by_value(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """``dumps_call`` asks cloudpickle's private ``_should_pickle_by_reference``; a release without
+    it must only make payloads slower (cloudpickle for all), never wrong or an import error."""
+    import types
+
+    from tessera import client
+
+    through: list[object] = []
+
+    def spy(obj: object) -> bytes:
+        through.append(obj)
+        return cloudpickle.dumps(obj)
+
+    monkeypatch.setattr(client, "cloudpickle", types.SimpleNamespace(dumps=spy))  # no private module in it
+    monkeypatch.setattr(client, "_BY_REF", set())
+    payload = dumps_call(fixtures.square, (6,), {})
+    assert len(through) == 1  # went through cloudpickle
+    assert run(payload) == 36

@@ -18,3 +18,19 @@ def test_importing_the_worker_does_not_load_the_store() -> None:
             "print(','.join(m for m in ('sqlalchemy', 'pydantic', 'numpy') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == ""
+
+
+def test_the_sdk_starts_without_what_only_some_users_need() -> None:
+    """Start-up time is a target (controller ≤ 0.5 s): the SDK loads no PostgreSQL dialect, Ray,
+    PyTorch, FastAPI or boto3 unless asked to."""
+    heavy = ("sqlalchemy.dialects.postgresql", "ray", "torch", "fastapi", "boto3")
+    code = (f"import sys, tessera.client; print(','.join(m for m in {heavy!r} if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == ""
+
+
+def test_the_worker_names_the_checkpoint_variable_as_the_runtime_does() -> None:
+    from tessera.executors.worker import CHECKPOINT_DIR
+    from tessera.runtime.context import ENV_CHECKPOINT_DIR
+
+    assert CHECKPOINT_DIR == ENV_CHECKPOINT_DIR

@@ -69,6 +69,7 @@ class Outcome:
     result: bytes | None = None
     error: str | None = None
     usage: dict[str, Any] = field(default_factory=dict)
+    checkpoints: bool | None = None  # whether the job's checkpoint folder exists, when the worker looked
 
 
 @dataclass(frozen=True, slots=True)

@@ -422,7 +422,7 @@ class LocalExecutor:
             la.attempt_id, la.job_id, header["status"], reason,
             detail=header.get("exc_type"), exit_code=header.get("exit_code", 0 if header["status"] == "succeeded" else 1),
             ran_at=header["ran_at"], ended_at=header["ended_at"], result_encoding=header.get("encoding"),
-            result=data, error=header.get("error"), usage=usage))
+            result=data, error=header.get("error"), usage=usage, checkpoints=header.get("checkpoints")))
 
     def _worker_died(self, w: _Worker, stopped: bool = False) -> None:
         """A worker exited: its running attempt ends (killed or lost), the queued ones never started."""

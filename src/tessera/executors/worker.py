@@ -24,6 +24,8 @@ from typing import Any
 from tessera.executors import coalesce
 from tessera.executors.procs import MARKER
 
+CHECKPOINT_DIR = "TESSERA_CHECKPOINT_DIR"  # runtime.context.ENV_CHECKPOINT_DIR (not imported: workers start lean)
+
 _fn_cache: dict[int, Any] = {}
 
 
@@ -98,9 +100,13 @@ def _run(msg: dict[str, Any]) -> tuple[dict[str, Any], bytes | None]:
             header["exit_code"] = code
     header["ended_at"] = time.time()
     header["usage"] = {"cpu_s": round(time.process_time() - cpu0, 6)}
-    scratch = msg["env"].get("TESSERA_SCRATCH_DIR")
-    if header["status"] == "succeeded" and scratch and os.path.isdir(scratch):
-        shutil.rmtree(scratch, ignore_errors=True)  # as the controller does for commands that succeed
+    if header["status"] == "succeeded":
+        scratch = msg["env"].get("TESSERA_SCRATCH_DIR")
+        if scratch and os.path.isdir(scratch):
+            shutil.rmtree(scratch, ignore_errors=True)  # as the controller does for commands that succeed
+        ckpt = msg["env"].get(CHECKPOINT_DIR)
+        if ckpt:  # told, so that the controller looks for checkpoints to drop only where there are some
+            header["checkpoints"] = os.path.isdir(ckpt)
     header["has_data"] = data is not None
     return header, data
 

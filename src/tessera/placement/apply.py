@@ -203,6 +203,7 @@ def apply_choice(spec: JobSpec, choice: Choice, dropped: Sequence[str] = ()) -> 
 # ------------------------------------------------------------------ coalescing (see placement.coalesce)
 
 RECENT_JOBS = 50_000  # how far back (in job ids) the coalescing figures look
+SAMPLE_ELEMENTS = 2_000  # the elements of that array they are taken from (its last ones)
 
 
 def coalesce_arrays(store: Store, specs: Sequence[JobSpec], total: Capacity) -> list[JobSpec]:
@@ -237,25 +238,27 @@ def element_figures(store: Store, key: str, slots: int) -> tuple[float | None, f
     times the chunk that array ran with: the overhead of a round trip, which coalescing spreads over
     a chunk's elements (else an array coalesced well would make the next one of the model look cheap
     to run one by one, and ``auto`` would swing between coalescing and not).
+    Two reads, whatever the size: the array, then its last ``SAMPLE_ELEMENTS`` elements.
     """
     j, e = t.jobs.c, t.events.c
     with translated("reading array history"), store.engine.connect() as conn:
-        top = conn.execute(select(func.max(j.id))).scalar() or 0
-        last = conn.execute(select(j.id, j.spec).where(j.is_array.is_(True), j.name == key, j.state == "succeeded",
-                                                       j.id > top - RECENT_JOBS).order_by(j.id.desc()).limit(1)).first()
-        if last is None:
+        recent = select(func.max(j.id) - RECENT_JOBS).scalar_subquery()
+        found = conn.execute(select(j.id, j.spec).where(j.is_array.is_(True), j.name == key, j.state == "succeeded",
+                                                        j.id > recent).order_by(j.id.desc()).limit(1)).first()
+        if found is None:
             return None, None
-        arr = last[0]
-        began = dict(conn.execute(select(e.job_id, func.max(e.at)).join(t.jobs, j.id == e.job_id)
-                                  .where(j.array_id == arr, e.dst == "running").group_by(e.job_id)).all())
-        ended = dict(conn.execute(select(j.id, j.ended_at).where(j.array_id == arr, j.state == "succeeded")).all())
-    rows = [(began[k], ended[k]) for k in ended if k in began and ended[k] is not None]
+        arr, spec = found
+        last = (select(j.id, j.ended_at).where(j.array_id == arr, j.state == "succeeded", j.ended_at.is_not(None))
+                .order_by(j.id.desc()).limit(SAMPLE_ELEMENTS).subquery())
+        rows = [(float(began), float(ended)) for began, ended in conn.execute(
+            select(func.max(e.at), last.c.ended_at).join(last, last.c.id == e.job_id)
+            .where(e.dst == "running").group_by(last.c.id, last.c.ended_at)).all()]
     if not rows:
         return None, None
     runs = sorted(max(0.0, b - a) for a, b in rows)
     run = runs[len(runs) // 2]
     span = max(b for _, b in rows) - min(a for a, _ in rows)
-    return run, max(0.0, span * min(slots, len(rows)) / len(rows) - run) * _chunk_of(last[1])
+    return run, max(0.0, span * min(slots, len(rows)) / len(rows) - run) * _chunk_of(spec)
 
 
 def _chunk_of(spec_json: str | None) -> int:

@@ -187,9 +187,10 @@ class SpotManager:
                 requeue.append(o.job_id)
                 if slot.scratch:
                     self._read_progress(o.job_id, slot.scratch)
+        bare = {o.job_id for o in outcomes if o.checkpoints is False}  # the worker saw no checkpoint folder
         for e in ends:
             if e.job_dst is JobState.SUCCEEDED and e.job_id in committed:
-                self._drop_checkpoints(e.job_id)
+                self._drop_checkpoints(e.job_id, look=e.job_id not in bare)
         if rows:
             ledger.record(self.store, rows)
         if not requeue:
@@ -225,10 +226,10 @@ class SpotManager:
                 open(os.path.join(scratch, PROGRESS_NAME)) as f:
             self.progress[job_id] = float(json.load(f)["fraction"])
 
-    def _drop_checkpoints(self, job_id: int) -> None:
+    def _drop_checkpoints(self, job_id: int, look: bool = True) -> None:
         self.preemptions.pop(job_id, None)
         self.progress.pop(job_id, None)
-        if self._local_root:
+        if look and self._local_root:
             path = local_dir(self.root, job_id)
             if path is not None and os.path.isdir(path):
                 shutil.rmtree(path, ignore_errors=True)

@@ -79,6 +79,11 @@ class Tx:
     def run(self, sql: str, params: Sequence[Any] = (), n: int = 0) -> None:
         self.cur.execute(self.q(sql, n), params)
 
+    def changed(self, sql: str, params: Sequence[Any] = (), n: int = 0) -> int:
+        """Run an UPDATE or DELETE; how many rows it changed."""
+        self.cur.execute(self.q(sql, n), params)
+        return int(self.cur.rowcount)
+
     def many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         if rows:
             self.cur.executemany(self.q(sql), rows)

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, select, update
+from sqlalchemy import Connection, and_, func, select, true, update
 
 from tessera.errors import NotFoundError, SpecError
 from tessera.models.job import Attempt, Event, Job, parse_ref
@@ -498,7 +498,7 @@ class Store(HotWrites, StoreWrites):
 
     def cancel_requests(self) -> list[tuple[int, str]]:
         c = t.jobs.c
-        q = select(c.id, c.state).where(and_(c.cancel_requested.is_(True), c.state.not_in(_TERMINAL)))
+        q = select(c.id, c.state).where(and_(c.cancel_requested == true(), c.state.not_in(_TERMINAL)))  # jobs_cancel
         with translated("reading cancel requests"), self._read() as conn:
             return [(r[0], r[1]) for r in conn.execute(q)]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, or_, select, update
@@ -18,6 +18,10 @@ from tessera.store.hot import Sql, Tx
 from tessera.store.records import Move
 
 _ACTIVE = (JobState.STARTING.value, JobState.RUNNING.value)
+_TERMINAL_VALUES = tuple(sorted(s.value for s in TERMINAL))
+_CANCEL = ("UPDATE jobs SET cancel_requested = ? WHERE (id IN (@) OR array_id IN (@)) "
+           f"AND state NOT IN ({','.join('?' * len(_TERMINAL_VALUES))})")
+_CANCEL_CHUNK = 5000  # ids per statement (each appears twice): under SQLite's limit on variables
 
 
 def _value(reason: Reason | None) -> str | None:
@@ -36,6 +40,9 @@ class StoreWrites:
         raise NotImplementedError  # provided by HotWrites
 
     def _write(self) -> contextlib.AbstractContextManager[Connection]:  # provided by Store
+        raise NotImplementedError
+
+    def _tx(self, action: str) -> contextlib.AbstractContextManager[Tx]:  # provided by Store
         raise NotImplementedError
 
     # ------------------------------------------------------------ moves
@@ -92,14 +99,19 @@ class StoreWrites:
 
     # ------------------------------------------------------------ cancel, leases, controllers
 
-    def request_cancel(self, job_ids: Sequence[int]) -> int:
-        """Flag jobs (and the elements of arrays among them) for cancellation; returns how many."""
-        with translated("requesting cancellation"), self._write() as conn:
-            c = t.jobs.c
-            res = conn.execute(update(t.jobs).where(and_(
-                or_(c.id.in_(list(job_ids)), c.array_id.in_(list(job_ids))),
-                c.state.not_in([s.value for s in TERMINAL]))).values(cancel_requested=True))
-            return res.rowcount or 0
+    def request_cancel(self, job_ids: Sequence[int], then: Callable[[Tx, int], object] | None = None) -> int:
+        """Flag jobs (and the elements of arrays among them) for cancellation; returns how many.
+        ``then`` is called with the transaction and that count before it commits, so a caller may
+        write in it (the server's audit entry: the request and its entry commit together)."""
+        ids = list(dict.fromkeys(job_ids))
+        n = 0
+        with translated("requesting cancellation"), self._tx("requesting cancellation") as tx:
+            for at in range(0, len(ids), _CANCEL_CHUNK):
+                part = ids[at:at + _CANCEL_CHUNK]
+                n += tx.changed(_CANCEL, (True, *part, *part, *_TERMINAL_VALUES), len(part))
+            if then is not None:
+                then(tx, n)
+        return n
 
     def renew_leases(self, owner: str, lease_s: float, now: float | None = None) -> None:
         now = time.time() if now is None else now

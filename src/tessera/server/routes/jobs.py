@@ -15,7 +15,7 @@ from tessera.errors import NotFoundError, SpecError
 from tessera.jobfile import to_spec
 from tessera.models.spec import JobSpec
 from tessera.models.states import TERMINAL, JobState
-from tessera.server import queries
+from tessera.server import audit, queries
 from tessera.server.app import API, authenticate, role
 from tessera.server.context import Context
 from tessera.server.security import Principal, Refused
@@ -144,9 +144,10 @@ def list_jobs(
 def cancel_many(request: Request, body: CancelIn, p: Principal = role(Role.SUBMITTER)) -> dict[str, int]:
     ctx = _ctx(request)
     jobs = [queries.visible(ctx.store, p.project, r) for r in body.ids]
-    n = ctx.store.request_cancel([j.id for j in jobs])
+    target = ",".join(j.ref for j in jobs)
+    n = ctx.store.request_cancel([j.id for j in jobs], then=lambda tx, n: audit.append_all(
+        tx, [(p.actor, "job.cancel", p.project, target, {"requested": n})]))  # one transaction
     ctx.poke(False)
-    ctx.audit.record(p.actor, "job.cancel", p.project, ",".join(j.ref for j in jobs), {"requested": n})
     return {"cancelled": n}
 
 

@@ -144,7 +144,7 @@ def cancel(request: Request, workflow_id: int, p: Principal = role(Role.SUBMITTE
 
     ctx = _ctx(request)
     rec = _visible(ctx, p, workflow_id)
-    n = ctx.store.request_cancel(records.job_ids(rec))
+    n = ctx.store.request_cancel(records.job_ids(rec), then=lambda tx, n: audit.append_all(
+        tx, [(p.actor, "workflow.cancel", p.project, str(rec.id), {"requested": n})]))  # one transaction
     ctx.poke(False)
-    audit.record(ctx.store, p.actor, "workflow.cancel", p.project, str(rec.id), {"requested": n})
     return {"cancelled": n}
