@@ -5,9 +5,11 @@
 * latency: one no-op job at a time, submit to result; tessera's added latency is the difference
   of the medians (target: at most 2 ms).
 * throughput: ``--jobs`` jobs of about 1 ms of NumPy each, all submitted at once (raw: a list of
-  tasks and one ``ray.get``; tessera: ``Client.map``, one array job), ``--rounds`` times, raw and
-  tessera back to back in each round; target: tessera keeps at least 80% of raw Ray's jobs per
-  second (the median of the rounds' ratios).
+  tasks and one ``ray.get``; tessera: one array job, ``Client.map``), ``--rounds`` times: raw Ray,
+  then tessera with coalescing off, then with coalescing auto, back to back in each round (two
+  rows, each against the same raw rounds); target: tessera keeps at least 80% of raw Ray's jobs
+  per second (the median of the rounds' ratios). ``auto`` picks its chunk from the figures of the
+  array run just before it (the ``off`` one); each round's decision is printed.
 * node loss: ``--kill-jobs`` jobs of 0.5 s on a cluster with an extra worker node, which is killed
   while they run; every job must still succeed (lost attempts are requeued).
 
@@ -92,29 +94,43 @@ def cpu_s() -> tuple[float, float]:
     return mine, ray_s
 
 
-def throughput(client: Any, n: int, rounds: int) -> tuple[list[float], list[float], list[tuple[float, float]]]:
-    """``rounds`` rounds of raw Ray then tessera, back to back, so that a change of load on the
-    machine hits both sides of a round alike; jobs per second of each, and the CPU µs per job of
-    the driver and of Ray's processes (summed over the rounds; raw first, then tessera)."""
+MODES = ("off", "auto")  # tessera's coalescing modes, each its own row against the same raw Ray rounds
+
+
+def throughput(client: Any, n: int, rounds: int) -> tuple[list[float], dict[str, list[float]], list[tuple[float, float]],
+                                                          list[str]]:
+    """``rounds`` rounds of raw Ray, then tessera with coalescing off, then with coalescing auto,
+    back to back, so that a change of load on the machine hits every side of a round alike. Jobs
+    per second of each; the CPU µs per job of the driver and of Ray's processes (summed over the
+    rounds; raw first, then each mode); and what ``auto`` decided in each round. ``auto`` decides
+    from the figures of the last finished array of the same function: the ``off`` run just before."""
     f = ray.remote(numpy_1ms)
     ray.get([f.remote(i) for i in range(50)])
-    client.map(numpy_1ms, range(50), timeout=600)
-    raw, ours = [], []
-    cpu = [0.0, 0.0, 0.0, 0.0]
+    client.map(numpy_1ms, range(50), timeout=600, placement={"coalesce": "off"})
+    raw: list[float] = []
+    ours: dict[str, list[float]] = {m: [] for m in MODES}
+    cpu = [[0.0, 0.0] for _ in range(1 + len(MODES))]
+    decided = []
     for _ in range(rounds):
         c0, t = cpu_s(), time.perf_counter()
         ray.get([f.remote(i) for i in range(n)])
         raw.append(n / (time.perf_counter() - t))
-        c1, t = cpu_s(), time.perf_counter()
-        got = client.map(numpy_1ms, range(n), timeout=1200)
-        ours.append(n / (time.perf_counter() - t))
-        c2 = cpu_s()
-        assert len(got) == n
-        for k, (a, b) in enumerate(((c0, c1), (c1, c2))):
-            cpu[2 * k] += b[0] - a[0]
-            cpu[2 * k + 1] += b[1] - a[1]
-    per = [c / (n * rounds) * 1e6 for c in cpu]
-    return raw, ours, [(per[0], per[1]), (per[2], per[3])]
+        marks = [c0, cpu_s()]
+        for mode in MODES:
+            t = time.perf_counter()
+            h = client.map_async(numpy_1ms, range(n), placement={"coalesce": mode})
+            got = client.array_results(h, timeout=1200)
+            ours[mode].append(n / (time.perf_counter() - t))
+            marks.append(cpu_s())
+            assert len(got) == n
+            if mode == "auto":
+                p = client.store.job(h.id).spec.placement
+                decided.append(str((p.coalesced or {}).get("reason", "?")) if p is not None else "?")
+        for k in range(1 + len(MODES)):
+            cpu[k][0] += marks[k + 1][0] - marks[k][0]
+            cpu[k][1] += marks[k + 1][1] - marks[k][1]
+    per = [(a / (n * rounds) * 1e6, b / (n * rounds) * 1e6) for a, b in cpu]
+    return raw, ours, per, decided
 
 
 def node_loss(cluster: Any, client: Any, n: int) -> dict[str, Any]:
@@ -162,7 +178,7 @@ def main() -> None:
     try:
         with Client(home=home, executor="ray") as client:
             raw_l, our_l = latency(client, args.latency)
-            raw_t, our_t, cpu = throughput(client, args.jobs, args.rounds)
+            raw_t, our_t, cpu, decided = throughput(client, args.jobs, args.rounds)
             loss = node_loss(cluster, client, args.kill_jobs)
     finally:
         ray.shutdown()
@@ -176,16 +192,20 @@ def main() -> None:
               f"{statistics.median(raw_l) * 1000:.2f}", f"{statistics.median(our_l) * 1000:.2f}",
               f"+{added_ms:.2f} ms", "<= 2 ms", "yes" if added_ms <= 2 else "no")
     t.add_row("latency p95 ms", f"{pct(raw_l, 0.95) * 1000:.2f}", f"{pct(our_l, 0.95) * 1000:.2f}", "", "", "")
-    ratios = [o / r for r, o in zip(raw_t, our_t, strict=True)]
-    ratio = statistics.median(ratios)
-    t.add_row(f"throughput, {args.jobs} jobs of ~1 ms, jobs/s (median of {args.rounds} rounds)",
-              f"{statistics.median(raw_t):.0f}", f"{statistics.median(our_t):.0f}", f"{ratio:.0%}",
-              ">= 80%", "yes" if ratio >= 0.8 else "no")
-    t.add_row("  each round: raw / tessera jobs/s (ratio)", "", "; ".join(
-        f"{r:.0f}/{o:.0f} ({o / r:.0%})" for r, o in zip(raw_t, our_t, strict=True)), "", "", "")
-    t.add_row("  CPU µs per job: driver (tessera's controller) + Ray's processes",
-              f"{cpu[0][0]:.0f} + {cpu[0][1]:.0f}", f"{cpu[1][0]:.0f} + {cpu[1][1]:.0f}",
-              f"+{sum(cpu[1]) - sum(cpu[0]):.0f} µs", "", "")
+    raw_cpu = sum(cpu[0])
+    for k, mode in enumerate(MODES, 1):
+        ratios = [o / r for r, o in zip(raw_t, our_t[mode], strict=True)]
+        ratio = statistics.median(ratios)
+        t.add_row(f"throughput, {args.jobs} jobs of ~1 ms, jobs/s (median of {args.rounds} rounds), "
+                  f"coalescing {mode}", f"{statistics.median(raw_t):.0f}", f"{statistics.median(our_t[mode]):.0f}",
+                  f"{ratio:.0%}", ">= 80%", "yes" if ratio >= 0.8 else "no")
+        t.add_row("  each round: raw / tessera jobs/s (ratio)", "", "; ".join(
+            f"{r:.0f}/{o:.0f} ({o / r:.0%})" for r, o in zip(raw_t, our_t[mode], strict=True)), "", "", "")
+        t.add_row("  CPU µs per job: driver (tessera's controller) + Ray's processes",
+                  f"{cpu[0][0]:.0f} + {cpu[0][1]:.0f}", f"{cpu[k][0]:.0f} + {cpu[k][1]:.0f}",
+                  f"{sum(cpu[k]) - raw_cpu:+.0f} µs", "", "")
+    for i, why in enumerate(decided, 1):
+        t.add_row(f"  coalescing auto, round {i}", "", why, "", "", "")
     ok = loss["succeeded"] == loss["jobs"] and loss["results_ok"]
     t.add_row(f"node killed mid-run ({loss['jobs']} jobs of 0.5 s; {loss['on_node']} had started on it)", "",
               f"{loss['succeeded']}/{loss['jobs']} succeeded, {loss['requeued']} attempts requeued", "", "no job lost",

@@ -65,3 +65,38 @@ def where(hold_s: float = 0.0) -> str:
     time.sleep(hold_s)
     ray = sys.modules.get("ray")
     return "ray" if ray is not None and ray.is_initialized() else "local"
+
+
+def element(i: int, marker_dir: str, die_at: int = -1, seconds: float = 0.0, slow_at: int = -1) -> dict[str, object]:
+    """An element of a coalesced array: prints a line to its own log, and returns its own attempt,
+    the chunk it was told and the Ray task (or worker process) that ran it. Element 5 fails on its
+    first attempt; element ``die_at`` kills its own process on its first attempt (a worker lost
+    mid-chunk); element ``slow_at`` sleeps for two minutes (past any timeout of the tests)."""
+    import sys
+    import time
+
+    first = os.environ.get("TESSERA_ATTEMPT_NUMBER") == "1"
+    if i == die_at and first:
+        os.kill(os.getpid(), signal.SIGKILL)
+    marker = Path(marker_dir) / f"failed-{i}"
+    if i == 5 and not marker.exists():
+        marker.write_text("x")
+        raise RuntimeError("element 5 fails once")
+    time.sleep(120 if i == slow_at else seconds)
+    print(f"element {i}")
+    ray = sys.modules.get("ray")  # set in a Ray worker only (a local worker never imports Ray)
+    task = ray.get_runtime_context().get_task_id() if ray is not None and ray.is_initialized() else None
+    return {"i": i, "attempt": os.environ.get("TESSERA_ATTEMPT_ID"), "chunk": os.environ.get("TESSERA_COALESCE"),
+            "task": task or str(os.getpid())}
+
+
+def on_node(i: int, where: str, seconds: float) -> int:
+    """Note which Ray node starts this attempt (a file per attempt), then sleep."""
+    import time
+
+    import ray
+
+    node = ray.get_runtime_context().get_node_id()
+    Path(where, f"{i}.{os.environ['TESSERA_ATTEMPT_NUMBER']}").write_text(node)
+    time.sleep(seconds)
+    return i

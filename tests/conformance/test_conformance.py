@@ -11,6 +11,7 @@ import pytest
 from tessera.client import Client, JobHandle
 from tessera.errors import InfeasibleError
 from tessera.models.states import JobState, Reason
+from tests.conformance import jobs
 from tests.conftest import wait_for
 
 PY = sys.executable
@@ -144,3 +145,69 @@ def test_attempt_environment_is_put_back(monkeypatch: pytest.MonkeyPatch) -> Non
     del os.environ["TESSERA_TEST_KEEP"]
     _environ_apply(saved)
     assert _environ_snapshot() == saved
+
+
+def test_coalesced_array_keeps_each_elements_attempt_log_result_and_retry(client: Client, executor: str,
+                                                                          tmp_path: Path) -> None:
+    """``--coalesce 8``: elements run several per worker round trip (on Ray: per Ray task), and each
+    keeps its own attempt, environment, log, result and retry budget."""
+    h = client.map_async(jobs.element, range(64), kwargs={"marker_dir": str(tmp_path)}, retries=1,
+                         placement={"coalesce": 8})
+    got = client.array_results(h, timeout=180)
+    assert [g["i"] for g in got] == list(range(64)) and {g["chunk"] for g in got} == {"8"}
+    assert len({g["attempt"] for g in got}) == 64  # one attempt each
+    if executor == "ray":  # elements really shared Ray tasks (64 tasks without coalescing)
+        assert len({g["task"] for g in got}) <= 64 // 2
+    five = client.store.job(f"{h.id}_5")
+    assert [a.state for a in client.store.attempts(five.id)] == ["failed", "succeeded"]
+    assert five.retries_used == 1
+    for i in (0, 5, 37, 63):
+        el = client.store.job(f"{h.id}_{i}")
+        assert JobHandle(client, el.id, el.ref).logs() == f"element {i}\n"
+        if i != 5:
+            assert el.retries_used == 0 and [a.state for a in client.store.attempts(el.id)] == ["succeeded"]
+
+
+def test_coalesced_array_loses_no_element_when_its_worker_dies_mid_chunk(client: Client, tmp_path: Path) -> None:
+    """Element 21 kills its own worker process (local: the warm worker; Ray: the Ray worker running
+    its chunk) on its first attempt: it and its chunk's unfinished elements are requeued (the one
+    holding the slot as lost, on the infrastructure budget; the others unstarted, at no cost), and
+    every element succeeds exactly once, charging no retry but element 5's own failure."""
+    h = client.map_async(jobs.element, range(48), kwargs={"marker_dir": str(tmp_path), "die_at": 21}, retries=1,
+                         placement={"coalesce": 8})
+    got = client.array_results(h, timeout=180)
+    assert [g["i"] for g in got] == list(range(48))
+    ids = [row[0] for row in client.store.array_results(h.id)]
+    attempts = {jid: client.store.attempts(jid) for jid in ids}
+    assert all([a.state for a in a_s].count("succeeded") == 1 for a_s in attempts.values())  # committed once
+    died = client.store.job(f"{h.id}_21")
+    assert died.state is S.SUCCEEDED and attempts[died.id][0].state in ("lost", "unstarted")
+    assert sum(client.store.job(jid).retries_used for jid in ids) == 1  # element 5's failure only
+
+
+def test_cancel_one_element_of_a_coalesced_array(client: Client, tmp_path: Path) -> None:
+    """Cancelling one element of a running coalesced array cancels that element only."""
+    h = client.map_async(jobs.element, range(300), kwargs={"marker_dir": str(tmp_path), "seconds": 0.01},
+                         retries=1, placement={"coalesce": 8})
+    wait_for(lambda: client.store.job(h.id).counts.get("done", 0) >= 10, 120, "some elements to succeed")
+    last = client.store.job(f"{h.id}_299")
+    JobHandle(client, last.id, last.ref).cancel()
+    wait_for(lambda: client.store.job(h.id).state.terminal, 180, "the array to end")
+    states = {row[0]: row[2] for row in client.store.array_results(h.id)}
+    assert states.pop(last.id) == "cancelled"
+    assert set(states.values()) == {"succeeded"} and len(states) == 299
+    assert all([a.state for a in client.store.attempts(jid)].count("succeeded") == 1 for jid in states)
+
+
+def test_timeout_of_one_element_of_a_coalesced_array(client: Client, tmp_path: Path) -> None:
+    """Element 6 of a coalesced array runs past its timeout: it alone times out (Ray runs elements
+    with a timeout one per task; the local worker holding it is killed and its queue requeued)."""
+    h = client.map_async(jobs.element, range(12), kwargs={"marker_dir": str(tmp_path), "die_at": -1,
+                                                          "seconds": 0.0, "slow_at": 6},
+                         retries=1, timeout_s=3, placement={"coalesce": 4})
+    wait_for(lambda: client.store.job(h.id).state.terminal, 180, "the array to end")
+    states = {row[1]: row[2] for row in client.store.array_results(h.id)}
+    assert states.pop(6) == "timed_out"
+    assert set(states.values()) == {"succeeded"}
+    slow = client.store.job(f"{h.id}_6")
+    assert (slow.reason, slow.retries_used) == (Reason.TIMEOUT, 1)  # timed out twice: its own budget

@@ -152,3 +152,32 @@ def test_element_figures_come_from_the_last_elements_of_the_last_finished_array(
         assert run == pytest.approx(0.5) and overhead == pytest.approx(3.5 / 4 - 0.5)
     finally:
         store.close()
+
+
+def test_overhead_is_per_round_trip_so_auto_does_not_swing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same timings as above, for an array that ran 8 elements per round trip: its overhead
+    per element is scaled by 8, so a well-coalesced array does not make the next one of the same
+    model look cheap enough to run one by one."""
+    from sqlalchemy import text
+
+    from tessera.models.spec import ArraySpec, make_spec
+    from tessera.placement import apply
+    from tessera.store import NewJob, Store
+
+    monkeypatch.setattr(apply, "SAMPLE_ELEMENTS", 4)
+    store = Store(f"sqlite:///{tmp_path / 'store.db'}")
+    try:
+        spec = make_spec(function="tests.cost.coalesce_jobs:echo", name="sq", array=ArraySpec.parse("0-9"),
+                         env={"TESSERA_COALESCE": "8"})
+        arr = store.submit([NewJob(spec)])[0]
+        with store.engine.begin() as conn:
+            conn.execute(text("UPDATE jobs SET state = 'succeeded' WHERE id = :a"), {"a": arr})
+            for jid, index in conn.execute(text("SELECT id, array_index FROM jobs WHERE array_id = :a"), {"a": arr}):
+                conn.execute(text("UPDATE jobs SET state = 'succeeded', ended_at = :e WHERE id = :j"),
+                             {"e": 100.5 + index, "j": jid})
+                conn.execute(text("INSERT INTO events (job_id, at, src, dst) VALUES (:j, :t, 'starting', 'running')"),
+                             {"j": jid, "t": 100.0 + index})
+        run, overhead = apply.element_figures(store, "sq", 1)
+        assert run == pytest.approx(0.5) and overhead == pytest.approx((3.5 / 4 - 0.5) * 8)
+    finally:
+        store.close()

@@ -6,7 +6,9 @@ inbox, up to N replies or ``FLUSH_S`` seconds, whichever comes first; then all h
 one write, and the controller reads them in one poll and commits them in one transaction. Each
 element is still its own attempt with its own result. A held reply waits at most ``FLUSH_S`` plus
 the run time of the element that was running when it fell due (the decision coalesces only
-elements shorter than the per-attempt overhead, and none with a timeout under a second). Held replies are never lost to the store:
+elements shorter than the per-attempt overhead, and none with a timeout under a second), so the
+reply of an element with a timeout is never held: behind a slow sibling, it would time out although
+it had ended (the Ray executor likewise runs such elements one per task). Held replies are never lost to the store:
 if the worker dies before sending them, the controller sees those attempts as queued, never
 started, and requeues them (they run again; nothing was committed).
 """
@@ -33,7 +35,7 @@ class Held:
     def keep(self, reply: list[bytes], msg: dict[str, Any], more: bool) -> bool:
         """Hold ``reply`` when its element is coalesced, more attempts are waiting, and the chunk
         is neither full nor too old; False: the caller sends it (after flushing the held ones)."""
-        if not more:
+        if not more or msg.get("timeout_s"):  # held behind a long element, its reply could look late
             return False
         try:
             chunk = int(msg["env"].get(ENV) or 0)

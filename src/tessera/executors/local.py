@@ -326,6 +326,7 @@ class LocalExecutor:
             "kwargs": la.kwargs, "kernel": la.kernel, "params": la.params, "payload": la.payload,
             "array_payload": la.array_payload, "array_id": la.array_id, "array_index": la.array_index,
             "env": self._env(la), "cwd": la.cwd, "stdout_path": la.stdout_path, "stderr_path": la.stderr_path,
+            "timeout_s": la.timeout_s,  # a coalesced element with a timeout has its reply sent, never held
         }
         w.out.append(pickle.dumps(msg, protocol=pickle.HIGHEST_PROTOCOL))  # sent by the next poll
         if len(w.queue) == 1:

@@ -8,6 +8,16 @@ grace period), then ``ray.cancel(force=True)`` once the grace period is over. A 
 or node died is reported ``lost`` (requeued on the infrastructure budget; it resumes from its
 checkpoint), or ``preempted`` when its node was a spot node (a node with the ``tessera-spot``
 resource or a ``market-type: spot`` label). ``ray`` is imported only when this executor is built.
+
+Coalesced arrays (``placement.coalesce``: ``TESSERA_COALESCE=N`` in an element's environment) run
+up to N pipelined elements per Ray task, one after the other (``ray_task.runner`` given a list): each
+element keeps its own attempt, environment, logs, result and exit status, and the task returns
+every element's outcome at once. A chunk holds one slot of Ray's. Only what the controller
+queued behind busy slots is chunked, and never an element with a timeout (a chunk reports when it
+ends, so tessera could not tell which element overran); those run one per task, as before. A
+chunk lost with its worker or node requeues its elements (the one that held the slot as lost, the
+others as unstarted: nothing of theirs was committed); a cancel or a timeout of one element stops
+its chunk: that element ends cancelled (or timed out), the others are requeued unstarted.
 """
 
 from __future__ import annotations
@@ -23,7 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from tessera.executors import procs
+from tessera.executors import coalesce, procs
 from tessera.executors.base import Feature, Launch, Outcome, Started, attempt_env, next_clock
 from tessera.models.states import Reason
 from tessera.scheduler.decide import Capacity
@@ -44,15 +54,28 @@ INLINE_PAYLOAD = 64 << 10  # an array's shared payload up to this size travels w
 
 
 @dataclass
+class _Chunk:
+    """One Ray task running several elements of a coalesced array, one after the other."""
+
+    runs: list[_Run]
+    ref: Any = None  # ray.ObjectRef of the list of the elements' outcomes, once submitted
+    stopped_for: int | None = None  # the element whose cancel or timeout stopped the chunk
+    held: set[int] | None = None  # its elements that held a slot when its result came (set then)
+    spot: bool | None = None  # whether the node it was lost with was a spot node (asked once)
+
+
+@dataclass
 class _Run:
     launch: Launch
-    ref: Any  # ray.ObjectRef
+    ref: Any  # ray.ObjectRef (a chunk's, shared by its elements)
     future: Any  # concurrent.futures.Future of the ref
     submitted: float  # wall clock
     queued: bool
     deadline: float | None = None  # monotonic
     killing: Reason | None = None
     kill_at: float | None = None  # monotonic time for ray.cancel(force=True)
+    chunk: _Chunk | None = None
+    index: int = 0  # its place in its chunk
 
 
 class RayExecutor:
@@ -93,6 +116,7 @@ class RayExecutor:
         self._done: list[Outcome] = []
         self._made: set[str] = set()
         self._array_refs: dict[int, Any] = {}  # array id -> its payload, put once in Ray's object store
+        self._forming: dict[tuple[int, int, tuple[float, float, int]], _Chunk] = {}  # chunks not yet submitted
         self.notify: Callable[[], None] | None = None  # also called when a task ends (executors/routed.py)
 
     # ------------------------------------------------------------------ protocol
@@ -110,7 +134,7 @@ class RayExecutor:
 
     def pending(self) -> bool:
         """Whether ``poll`` has something to report without waiting."""
-        return bool(self._started or self._done or self._ready)
+        return bool(self._started or self._done or self._ready or self._forming)
 
     def next_due(self) -> float:
         """When (monotonic) a deadline or a hard kill is next due; inf when none is."""
@@ -130,6 +154,10 @@ class RayExecutor:
         if logs not in self._made:
             os.makedirs(logs, exist_ok=True)
             self._made.add(logs)
+        size = _chunk_size(launch) if queued else 1
+        if size > 1:
+            self._add_to_chunk(launch, size)
+            return
         try:
             ref = self._submit(launch)
         except Exception as e:  # noqa: BLE001 - a submit that fails is this attempt's outcome
@@ -153,6 +181,14 @@ class RayExecutor:
         if run is None or run.killing is not None:
             return
         run.killing = reason
+        chunk = run.chunk
+        if chunk is not None:
+            if chunk.ref is None:  # still forming: it never reaches Ray
+                self._drop_unsubmitted(run)
+                return
+            if chunk.stopped_for is not None:
+                return  # its chunk is being stopped already; this element ends with its own reason
+            chunk.stopped_for = attempt_id
         try:
             self._ray.cancel(run.ref, force=False)  # KeyboardInterrupt in the task: a command gets SIGTERM
         except Exception as e:  # noqa: BLE001 - the task may have just ended; its outcome will say
@@ -162,6 +198,8 @@ class RayExecutor:
         self._event.set()
 
     def poll(self, timeout: float) -> tuple[list[Started], list[Outcome]]:
+        for key in list(self._forming):  # the controller's launches of this round are in: submit the rest
+            self._submit_chunk(self._forming.pop(key))
         if not (self._started or self._done or self._ready):
             wait = min(timeout, self._next_timer() - time.monotonic())
             self._event.wait(max(0.0, wait))
@@ -189,10 +227,12 @@ class RayExecutor:
     def close(self, grace_s: float = 5.0) -> list[Outcome]:
         """Stop: queued attempts come back ``unstarted``, running ones are cancelled and ``lost``."""
         out: list[Outcome] = []
+        self._forming.clear()  # their elements are queued: they come back unstarted below
         for aid in list(self._queued):
             run = self._runs.pop(aid, None)
             if run is not None:
-                self._cancel(run.ref, force=True)
+                if run.ref is not None:
+                    self._cancel(run.ref, force=True)
                 out.append(Outcome(aid, run.launch.job_id, "unstarted", Reason.CONTROLLER_LOST,
                                    detail="queued in Ray when the controller stopped", ended_at=time.time()))
         self._queued.clear()
@@ -202,7 +242,8 @@ class RayExecutor:
         while self._runs and time.monotonic() < deadline:
             out += self.poll(0.05)[1]
         for run in self._runs.values():
-            self._cancel(run.ref, force=True)
+            if run.ref is not None:
+                self._cancel(run.ref, force=True)
         end = time.monotonic() + 5
         while self._runs and time.monotonic() < end:
             out += self.poll(0.05)[1]
@@ -217,9 +258,9 @@ class RayExecutor:
 
     # ------------------------------------------------------------------ submit and finish
 
-    def _on_done(self, attempt_id: int) -> None:
-        """Called on one of Ray's threads when a task's result is in."""
-        self._ready.append(attempt_id)
+    def _on_done(self, *attempt_ids: int) -> None:
+        """Called on one of Ray's threads when a task's result is in (a chunk's: all its elements')."""
+        self._ready.extend(attempt_ids)
         if self._gathering and len(self._ready) < BATCH_MAX:
             return  # one wake per batch, not one thread switch per result
         self._event.set()
@@ -227,6 +268,10 @@ class RayExecutor:
             self.notify()
 
     def _submit(self, la: Launch) -> Any:
+        return self._call(la, self._message(la))
+
+    def _call(self, la: Launch, msg: Any) -> Any:
+        """Submit ``msg`` (one attempt's message, or a chunk's list of them) with ``la``'s resources."""
         p = la.placement
         key = (p.cpus, float(len(p.gpus)), p.memory_mb or 0)
         fn = self._options.get(key)
@@ -235,16 +280,6 @@ class RayExecutor:
             if p.memory_mb:
                 opts["memory"] = p.memory_mb << 20
             fn = self._options[key] = self._remote.options(**opts)
-        msg: dict[str, Any] = {
-            "attempt_id": la.attempt_id, "kind": la.kind, "env": self._env(la), "stdout_path": la.stdout_path,
-            "stderr_path": la.stderr_path, "scratch_dir": la.scratch_dir,
-        }
-        for name, value in (("command", la.command), ("function", la.function), ("args", la.args),
-                           ("kwargs", la.kwargs), ("kernel", la.kernel), ("params", la.params),
-                           ("payload", la.payload), ("array_id", la.array_id), ("array_index", la.array_index),
-                           ("cwd", la.cwd), ("memory_mb", p.memory_mb), ("gpus", len(p.gpus) or None)):
-            if value is not None and value != () and value != {}:
-                msg[name] = value  # only what this attempt has: Ray pickles every byte of it per task
         if la.array_payload is not None and la.array_id is not None:
             if len(la.array_payload) <= INLINE_PAYLOAD:  # no object-store round trip per task
                 return fn.remote(msg, la.array_payload)
@@ -255,11 +290,80 @@ class RayExecutor:
             return fn.remote(msg, shared)
         return fn.remote(msg)
 
+    def _message(self, la: Launch) -> dict[str, Any]:
+        p = la.placement
+        msg: dict[str, Any] = {
+            "attempt_id": la.attempt_id, "kind": la.kind, "env": self._env(la), "stdout_path": la.stdout_path,
+            "stderr_path": la.stderr_path, "scratch_dir": la.scratch_dir,
+        }
+        for name, value in (("command", la.command), ("function", la.function), ("args", la.args),
+                           ("kwargs", la.kwargs), ("kernel", la.kernel), ("params", la.params),
+                           ("payload", la.payload), ("array_id", la.array_id), ("array_index", la.array_index),
+                           ("cwd", la.cwd), ("memory_mb", p.memory_mb), ("gpus", len(p.gpus) or None)):
+            if value is not None and value != () and value != {}:
+                msg[name] = value  # only what this attempt has: Ray pickles every byte of it per task
+        return msg
+
+    # ------------------------------------------------------------------ coalesced chunks
+
+    def _add_to_chunk(self, la: Launch, size: int) -> None:
+        """Queue a coalesced element in its array's forming chunk; a full chunk goes to Ray now,
+        the others at the next ``poll`` (after the controller's launches of this round)."""
+        p = la.placement
+        key = (la.array_id or 0, size, (p.cpus, float(len(p.gpus)), p.memory_mb or 0))
+        chunk = self._forming.get(key)
+        if chunk is None:
+            chunk = self._forming[key] = _Chunk([])
+        run = _Run(la, None, None, time.time(), True, chunk=chunk, index=len(chunk.runs))
+        chunk.runs.append(run)
+        self._runs[la.attempt_id] = run
+        self._queued[la.attempt_id] = None
+        if len(chunk.runs) >= size:
+            del self._forming[key]
+            self._submit_chunk(chunk)
+
+    def _submit_chunk(self, chunk: _Chunk) -> None:
+        first = chunk.runs[0].launch
+        try:
+            ref = self._call(first, [self._message(r.launch) for r in chunk.runs])
+        except Exception as e:  # noqa: BLE001 - a submit that fails is each element's outcome
+            for r in chunk.runs:
+                self._forget(r.launch.attempt_id)
+                self._done.append(Outcome(r.launch.attempt_id, r.launch.job_id, "failed", Reason.LAUNCH_FAILED,
+                                          detail=f"{type(e).__name__}: {e}", exit_code=127, ended_at=time.time()))
+            return
+        chunk.ref = ref
+        future = ref.future()
+        for r in chunk.runs:
+            r.ref, r.future = ref, future
+        aids = [r.launch.attempt_id for r in chunk.runs]
+        future.add_done_callback(lambda _f: self._on_done(*aids))
+
+    def _drop_unsubmitted(self, run: _Run) -> None:
+        """A forming chunk's element was cancelled: it leaves the chunk and never runs."""
+        assert run.chunk is not None
+        run.chunk.runs.remove(run)
+        for i, r in enumerate(run.chunk.runs):
+            r.index = i
+        if not run.chunk.runs:
+            self._forming = {k: c for k, c in self._forming.items() if c is not run.chunk}
+        la = run.launch
+        self._forget(la.attempt_id)
+        self._done.append(Outcome(la.attempt_id, la.job_id, "cancelled", run.killing or Reason.CANCELLED_BY_USER,
+                                  detail="cancelled before it started", ended_at=time.time()))
+
+    def _forget(self, aid: int) -> None:
+        self._runs.pop(aid, None)
+        self._queued.pop(aid, None)
+        self._timed.discard(aid)
+
     def _finish(self, aid: int) -> None:
         run = self._runs.pop(aid, None)
         if run is None:
             return
         self._timed.discard(aid)
+        if run.chunk is not None and run.chunk.held is None:  # before its elements pass the slot along
+            run.chunk.held = {r.launch.attempt_id for r in run.chunk.runs if not r.queued}
         if aid in self._queued:
             del self._queued[aid]
         else:  # it held a slot: the oldest queued attempt like it takes the slot
@@ -271,7 +375,7 @@ class RayExecutor:
         except Exception as e:  # noqa: BLE001 - Ray's errors are sorted below
             self._done.append(self._failure(run, e, ended))
             return
-        header, data, logs = value
+        header, data, logs = value if run.chunk is None else value[run.index]
         for key, body in (logs or {}).items():
             with open(getattr(la, key), "ab") as f:
                 f.write(body)
@@ -293,11 +397,25 @@ class RayExecutor:
         if run.killing is not None:
             return self._killed(run, ended)
         what = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        chunk = run.chunk
+        if chunk is not None and chunk.stopped_for is not None:  # stopped for a sibling's cancel or timeout
+            return Outcome(la.attempt_id, la.job_id, "unstarted", Reason.WORKER_LOST,
+                           detail=f"its chunk was stopped for attempt {chunk.stopped_for}; requeued", ended_at=ended)
         if isinstance(exc, ray.exceptions.RayTaskError) and not isinstance(
                 exc, ray.exceptions.TaskCancelledError | ray.exceptions.WorkerCrashedError):
             return Outcome(la.attempt_id, la.job_id, "failed", Reason.LAUNCH_FAILED, detail=what[:500], exit_code=1,
                            ran_at=None, ended_at=ended, error=str(exc)[-4000:])
-        spot = self._on_spot(run)
+        if chunk is None:
+            spot = self._on_spot(run)
+        else:  # one look-up for the whole chunk
+            if chunk.spot is None:
+                chunk.spot = self._on_spot(run)
+            spot = chunk.spot
+            if chunk.held is not None and la.attempt_id not in chunk.held:
+                # it never held the slot: nothing of it was committed; it runs again at no cost
+                return Outcome(la.attempt_id, la.job_id, "unstarted", Reason.WORKER_LOST,
+                               detail=f"its chunk was lost with its {'spot node' if spot else 'Ray worker or node'}: "
+                                      f"{what}"[:500], ended_at=ended)
         logger.warning("attempt %d of job %s lost with its %s: %s", la.attempt_id, la.ref,
                        "spot node" if spot else "Ray worker or node", what)
         if spot:  # the spot path: requeued at no cost to any retry budget (preemptions have their own cap)
@@ -388,3 +506,14 @@ def is_spot(node: dict[str, Any]) -> bool:
         return True
     labels = node.get("Labels") or {}
     return any(labels.get(k) == v for k, v in SPOT_LABELS.items())
+
+
+def _chunk_size(la: Launch) -> int:
+    """How many elements of a coalesced array one Ray task may run: ``TESSERA_COALESCE`` for a
+    Python array element without a timeout or GPU, else 1 (its own task)."""
+    if la.array_id is None or la.kind == "command" or la.timeout_s or la.placement.gpus:
+        return 1
+    try:
+        return max(1, int(la.env.get(coalesce.ENV) or 1))
+    except ValueError:
+        return 1

@@ -17,7 +17,7 @@ import shutil
 import sys
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -133,11 +133,13 @@ def _call(msg: dict[str, Any]) -> Any:
 
         if msg.get("array_payload") is not None:
             key = msg["array_id"]
-            body = _fn_cache.get(key)
+            cached = _fn_cache.get(key)
+            # the payload is compared too: array ids repeat across stores sharing one Ray cluster
+            body = cached[1] if cached is not None and cached[0] == msg["array_payload"] else None
             if body is None:
                 body = cloudpickle.loads(msg["array_payload"])
                 _fn_cache.clear()
-                _fn_cache[key] = body
+                _fn_cache[key] = (msg["array_payload"], body)
             item = cloudpickle.loads(msg["payload"]) if msg.get("payload") is not None else msg["array_index"]
             return body["fn"](item, *body.get("args", ()), **body.get("kwargs", {}))
         body = cloudpickle.loads(msg["payload"])
@@ -188,7 +190,8 @@ def _attempt_env(msg: dict[str, Any]) -> Iterator[None]:
     saved_cwd = os.getcwd()
     sys.stdout.flush()
     sys.stderr.flush()
-    out, err = _open_log(msg["stdout_path"]), _open_log(msg["stderr_path"])
+    opened, closed = log_files
+    out, err = opened(msg["stdout_path"]), opened(msg["stderr_path"])
     try:
         os.dup2(out, 1)
         os.dup2(err, 2)
@@ -201,8 +204,8 @@ def _attempt_env(msg: dict[str, Any]) -> Iterator[None]:
             sys.stderr.flush()
         os.dup2(_stdio[0], 1)
         os.dup2(_stdio[1], 2)
-        os.close(out)
-        os.close(err)
+        closed(out, msg["stdout_path"])
+        closed(err, msg["stderr_path"])
         os.chdir(saved_cwd)
 
 
@@ -217,6 +220,15 @@ def _open_log(path: str) -> int:
     except FileNotFoundError:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+
+
+def _close_log(fd: int, _path: str) -> None:
+    os.close(fd)
+
+
+# How attempts' log files are opened and closed: a hook, so that Ray workers can use a spool that
+# creates no file for an attempt that writes nothing (``executors.spool``).
+log_files: tuple[Callable[[str], int], Callable[[int, str], None]] = (_open_log, _close_log)
 
 
 def _environ_snapshot() -> dict[bytes, bytes]:

@@ -234,16 +234,20 @@ def element_figures(store: Store, key: str, slots: int) -> tuple[float | None, f
 
     An element's run time is from its start on the worker (its ``running`` event, stamped by the
     worker) to its end. The overhead is the array's wall time per element on one slot (first
-    start to last end × slots ÷ elements) minus that median: what each element cost beyond its work.
+    start to last end × slots ÷ elements) minus that median: what each element cost beyond its work,
+    times the chunk that array ran with: the overhead of a round trip, which coalescing spreads over
+    a chunk's elements (else an array coalesced well would make the next one of the model look cheap
+    to run one by one, and ``auto`` would swing between coalescing and not).
     Two reads, whatever the size: the array, then its last ``SAMPLE_ELEMENTS`` elements.
     """
     j, e = t.jobs.c, t.events.c
     with translated("reading array history"), store.engine.connect() as conn:
         recent = select(func.max(j.id) - RECENT_JOBS).scalar_subquery()
-        arr = conn.execute(select(j.id).where(j.is_array.is_(True), j.name == key, j.state == "succeeded",
-                                              j.id > recent).order_by(j.id.desc()).limit(1)).scalar()
-        if arr is None:
+        found = conn.execute(select(j.id, j.spec).where(j.is_array.is_(True), j.name == key, j.state == "succeeded",
+                                                        j.id > recent).order_by(j.id.desc()).limit(1)).first()
+        if found is None:
             return None, None
+        arr, spec = found
         last = (select(j.id, j.ended_at).where(j.array_id == arr, j.state == "succeeded", j.ended_at.is_not(None))
                 .order_by(j.id.desc()).limit(SAMPLE_ELEMENTS).subquery())
         rows = [(float(began), float(ended)) for began, ended in conn.execute(
@@ -254,4 +258,12 @@ def element_figures(store: Store, key: str, slots: int) -> tuple[float | None, f
     runs = sorted(max(0.0, b - a) for a, b in rows)
     run = runs[len(runs) // 2]
     span = max(b for _, b in rows) - min(a for a, _ in rows)
-    return run, max(0.0, span * min(slots, len(rows)) / len(rows) - run)
+    return run, max(0.0, span * min(slots, len(rows)) / len(rows) - run) * _chunk_of(spec)
+
+
+def _chunk_of(spec_json: str | None) -> int:
+    """The chunk an array ran with (``TESSERA_COALESCE`` in its spec's environment), 1 if none."""
+    try:
+        return max(1, int(json.loads(spec_json or "{}").get("env", {}).get(coalesce_env.ENV) or 1))
+    except (ValueError, TypeError, AttributeError):
+        return 1
