@@ -9,7 +9,7 @@ from tessera.errors import CycleError, InfeasibleError, NotFoundError, SpecError
 from tessera.models.job import parse_ref
 from tessera.models.spec import JobSpec
 from tessera.remote import RemoteStore
-from tessera.scheduler.decide import Capacity, QueueCapacity, fits_at_all
+from tessera.scheduler.decide import Capacity, fits_at_all
 from tessera.store import Candidate, NewJob, Store
 from tessera.store.hot import Tx
 
@@ -18,7 +18,7 @@ def check_feasible(spec: JobSpec, total: Capacity) -> None:
     """Refuse a job that could never run here (more CPUs, memory or GPUs than exist); with
     executors per queue, more than its own queue's executor has."""
     r = spec.resources
-    own = total.for_queue(spec.queue) if isinstance(total, QueueCapacity) else total
+    own = total.for_queue(spec.queue)
     if fits_at_all(own, r.cpus, r.memory_mb, r.gpus):
         return
     have = f"{own.cpus:g} CPUs, {own.memory_mb} MB memory and {len(own.gpus)} GPUs"

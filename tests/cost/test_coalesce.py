@@ -126,28 +126,35 @@ def test_arrays_of_python_jobs_are_coalesced_by_default_when_the_figures_say_so(
     store.close()
 
 
+def _finished_array(store, spec) -> None:  # type: ignore[no-untyped-def]
+    """Submit array ``spec`` and mark it finished: element i started running at 100 + i, ended 0.5 s later."""
+    from sqlalchemy import text
+
+    from tessera.store import NewJob
+
+    arr = store.submit([NewJob(spec)])[0]
+    with store.engine.begin() as conn:
+        conn.execute(text("UPDATE jobs SET state = 'succeeded' WHERE id = :a"), {"a": arr})
+        for jid, index in conn.execute(text("SELECT id, array_index FROM jobs WHERE array_id = :a"), {"a": arr}):
+            conn.execute(text("UPDATE jobs SET state = 'succeeded', ended_at = :e WHERE id = :j"),
+                         {"e": 100.5 + index, "j": jid})
+            conn.execute(text("INSERT INTO events (job_id, at, src, dst) VALUES (:j, :t, 'starting', 'running')"),
+                         {"j": jid, "t": 100.0 + index})
+
+
 def test_element_figures_come_from_the_last_elements_of_the_last_finished_array(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Elements i = 0..9 start at 100 + i and run 0.5 s each on one slot; only the last
     ``SAMPLE_ELEMENTS`` (4 here) are read: median run 0.5 s, span 3.5 s over 4 → 0.375 s overhead."""
-    from sqlalchemy import text
-
     from tessera.models.spec import ArraySpec, make_spec
     from tessera.placement import apply
-    from tessera.store import NewJob, Store
+    from tessera.store import Store
 
     monkeypatch.setattr(apply, "SAMPLE_ELEMENTS", 4)
     store = Store(f"sqlite:///{tmp_path / 'store.db'}")
     try:
         assert apply.element_figures(store, "sq", 1) == (None, None)
-        arr = store.submit([NewJob(make_spec(command=["true"], name="sq", array=ArraySpec.parse("0-9")))])[0]
-        with store.engine.begin() as conn:
-            conn.execute(text("UPDATE jobs SET state = 'succeeded' WHERE id = :a"), {"a": arr})
-            for jid, index in conn.execute(text("SELECT id, array_index FROM jobs WHERE array_id = :a"), {"a": arr}):
-                conn.execute(text("UPDATE jobs SET state = 'succeeded', ended_at = :e WHERE id = :j"),
-                             {"e": 100.5 + index, "j": jid})
-                conn.execute(text("INSERT INTO events (job_id, at, src, dst) VALUES (:j, :t, 'starting', 'running')"),
-                             {"j": jid, "t": 100.0 + index})
+        _finished_array(store, make_spec(command=["true"], name="sq", array=ArraySpec.parse("0-9")))
         run, overhead = apply.element_figures(store, "sq", 1)
         assert run == pytest.approx(0.5) and overhead == pytest.approx(3.5 / 4 - 0.5)
     finally:
@@ -158,25 +165,15 @@ def test_overhead_is_per_round_trip_so_auto_does_not_swing(tmp_path: Path, monke
     """The same timings as above, for an array that ran 8 elements per round trip: its overhead
     per element is scaled by 8, so a well-coalesced array does not make the next one of the same
     model look cheap enough to run one by one."""
-    from sqlalchemy import text
-
     from tessera.models.spec import ArraySpec, make_spec
     from tessera.placement import apply
-    from tessera.store import NewJob, Store
+    from tessera.store import Store
 
     monkeypatch.setattr(apply, "SAMPLE_ELEMENTS", 4)
     store = Store(f"sqlite:///{tmp_path / 'store.db'}")
     try:
-        spec = make_spec(function="tests.cost.coalesce_jobs:echo", name="sq", array=ArraySpec.parse("0-9"),
-                         env={"TESSERA_COALESCE": "8"})
-        arr = store.submit([NewJob(spec)])[0]
-        with store.engine.begin() as conn:
-            conn.execute(text("UPDATE jobs SET state = 'succeeded' WHERE id = :a"), {"a": arr})
-            for jid, index in conn.execute(text("SELECT id, array_index FROM jobs WHERE array_id = :a"), {"a": arr}):
-                conn.execute(text("UPDATE jobs SET state = 'succeeded', ended_at = :e WHERE id = :j"),
-                             {"e": 100.5 + index, "j": jid})
-                conn.execute(text("INSERT INTO events (job_id, at, src, dst) VALUES (:j, :t, 'starting', 'running')"),
-                             {"j": jid, "t": 100.0 + index})
+        _finished_array(store, make_spec(function="tests.cost.coalesce_jobs:echo", name="sq",
+                                         array=ArraySpec.parse("0-9"), env={"TESSERA_COALESCE": "8"}))
         run, overhead = apply.element_figures(store, "sq", 1)
         assert run == pytest.approx(0.5) and overhead == pytest.approx((3.5 / 4 - 0.5) * 8)
     finally:

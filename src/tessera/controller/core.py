@@ -184,8 +184,8 @@ class Controller:
     def _unregister(self, launch: Launch) -> None:
         """Undo ``_register`` for an attempt whose claim did not commit."""
         act = self.active.pop(launch.attempt_id, None)
-        if act is not None and act.holds:
-            self.free = self.free.give(act.placement.cpus, act.placement.memory_mb, act.placement.gpus)
+        if act is not None:
+            self._release(act)
 
     def step(self, timeout: float = 0.5) -> None:
         if self._unrecorded:
@@ -267,9 +267,7 @@ class Controller:
             act = self.active.get(o.attempt_id)
             if act is None:
                 continue
-            if act.holds:
-                self.free = self.free.give(act.placement.cpus, act.placement.memory_mb, act.placement.gpus)
-                act.holds = False
+            if self._release(act):
                 self._dirty = True
             if act.small and o.ran_at is not None and o.ended_at:  # how deep to pipeline (see _depth)
                 run_s = max(0.0, o.ended_at - o.ran_at)
@@ -279,14 +277,22 @@ class Controller:
             return []
         if not self._gathered_since:
             self._gathered_since = now
-        held = self._gathered
+        gathered = self._gathered
         head = self._cands[0] if self._cands else None
-        if commit_now(len(held), now - self._gathered_since, len(self.active) - len(held),
+        if commit_now(len(gathered), now - self._gathered_since, len(self.active) - len(gathered),
                       all(self._plain(o) for o in outcomes), self.spot.live,
                       head is not None and not _small(head.kind, head.cpus, head.gpus, head.memory_mb)):
             self._gathered, self._gathered_since = [], 0.0
-            return held
+            return gathered
         return []
+
+    def _release(self, act: _Active) -> bool:
+        """An ended attempt gives its room back (once); whether it held any."""
+        if not act.holds:
+            return False
+        self.free = self.free.give(act.placement.cpus, act.placement.memory_mb, act.placement.gpus)
+        act.holds = False
+        return True
 
     def _plain(self, o: Outcome) -> bool:
         act = self.active.get(o.attempt_id)
@@ -352,8 +358,7 @@ class Controller:
                 continue
             if act.command:
                 commands.add(o.attempt_id)
-            if act.holds:
-                self.free = self.free.give(act.placement.cpus, act.placement.memory_mb, act.placement.gpus)
+            self._release(act)
             if act.array_id is not None:
                 self.array_running[act.array_id] -= 1
             nxt = next_state(o.status, o.reason, o.exit_code, act.policy, act.retries_used, act.infra_used,
@@ -718,8 +723,8 @@ def commit_now(gathered: int, age_s: float, others_running: int, plain: bool, sp
 
     While other attempts run, successes of small Python jobs (``plain``) wait up to ``GATHER_S``,
     or until ``GATHER_MAX`` have gathered, to be committed in one transaction: a stream of tiny jobs
-    then takes a few large commits instead of many small ones, and leaves the store's write lock to
-    submitters far more often (one commit of 32 ends costs about a quarter of 32 commits of one).
+    then takes a few large commits instead of many small ones (a commit's fixed cost is shared by
+    its ends), and leaves the store's write lock to submitters more often.
     A job alone is committed at once, so a round trip stays short; so is anything else: a failure,
     a command, a preemption, spot slots, or any outcome while a larger job waits for capacity.
     """

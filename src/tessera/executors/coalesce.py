@@ -16,12 +16,21 @@ started, and requeues them (they run again; nothing was committed).
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from tessera.executors import frames
 
 ENV = "TESSERA_COALESCE"
 FLUSH_S = 0.02  # the longest a finished element's reply waits for its chunk
+
+
+def chunk_of(env: Mapping[str, str]) -> int:
+    """The chunk an environment coalesces its array's elements into (``TESSERA_COALESCE``); 1: none."""
+    try:
+        return max(1, int(env.get(ENV) or 1))
+    except ValueError:
+        return 1
 
 
 class Held:
@@ -37,10 +46,7 @@ class Held:
         is neither full nor too old; False: the caller sends it (after flushing the held ones)."""
         if not more or msg.get("timeout_s"):  # held behind a long element, its reply could look late
             return False
-        try:
-            chunk = int(msg["env"].get(ENV) or 0)
-        except ValueError:
-            return False
+        chunk = chunk_of(msg["env"])
         if chunk <= 1:
             return False
         now = time.monotonic()

@@ -513,7 +513,4 @@ def _chunk_size(la: Launch) -> int:
     Python array element without a timeout or GPU, else 1 (its own task)."""
     if la.array_id is None or la.kind == "command" or la.timeout_s or la.placement.gpus:
         return 1
-    try:
-        return max(1, int(la.env.get(coalesce.ENV) or 1))
-    except ValueError:
-        return 1
+    return coalesce.chunk_of(la.env)

@@ -264,6 +264,6 @@ def element_figures(store: Store, key: str, slots: int) -> tuple[float | None, f
 def _chunk_of(spec_json: str | None) -> int:
     """The chunk an array ran with (``TESSERA_COALESCE`` in its spec's environment), 1 if none."""
     try:
-        return max(1, int(json.loads(spec_json or "{}").get("env", {}).get(coalesce_env.ENV) or 1))
-    except (ValueError, TypeError, AttributeError):
+        return coalesce_env.chunk_of(json.loads(spec_json or "{}").get("env") or {})
+    except (ValueError, AttributeError):  # not JSON, or not an object
         return 1

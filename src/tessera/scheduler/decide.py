@@ -35,6 +35,10 @@ class Capacity:
     def give(self, cpus: float, memory_mb: int | None, gpus: Sequence[int]) -> Capacity:
         return Capacity(self.cpus + cpus, self.memory_mb + (memory_mb or 0), tuple(sorted({*self.gpus, *gpus})))
 
+    def for_queue(self, queue: str) -> Capacity:
+        """What the executor of ``queue`` has: all of it, when one executor serves every queue."""
+        return self
+
 
 @dataclass(frozen=True, slots=True)
 class QueueCapacity(Capacity):

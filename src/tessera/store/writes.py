@@ -14,11 +14,10 @@ from tessera.models.job import Attempt
 from tessera.models.states import TERMINAL, JobState, Reason
 from tessera.store import schema as t
 from tessera.store.engine import translated
-from tessera.store.hot import Sql, Tx
+from tessera.store.hot import _TERMINAL_VALUES, Sql, Tx
 from tessera.store.records import Move
 
 _ACTIVE = (JobState.STARTING.value, JobState.RUNNING.value)
-_TERMINAL_VALUES = tuple(sorted(s.value for s in TERMINAL))
 _CANCEL = ("UPDATE jobs SET cancel_requested = ? WHERE (id IN (@) OR array_id IN (@)) "
            f"AND state NOT IN ({','.join('?' * len(_TERMINAL_VALUES))})")
 _CANCEL_CHUNK = 5000  # ids per statement (each appears twice): under SQLite's limit on variables
@@ -105,7 +104,7 @@ class StoreWrites:
         write in it (the server's audit entry: the request and its entry commit together)."""
         ids = list(dict.fromkeys(job_ids))
         n = 0
-        with translated("requesting cancellation"), self._tx("requesting cancellation") as tx:
+        with self._tx("requesting cancellation") as tx:
             for at in range(0, len(ids), _CANCEL_CHUNK):
                 part = ids[at:at + _CANCEL_CHUNK]
                 n += tx.changed(_CANCEL, (True, *part, *part, *_TERMINAL_VALUES), len(part))
