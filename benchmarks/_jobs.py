@@ -11,6 +11,11 @@ def noop(*_: object) -> None:
     return None
 
 
+def pick(data: np.ndarray, i: int) -> float:
+    """One value of a large array the job captured (``functools.partial(pick, data)``)."""
+    return float(data[i % len(data)])
+
+
 def numpy_1ms(i: int = 0) -> float:
     """About a millisecond of NumPy work on this class of machine (a 128x128 matmul chain)."""
     global _A

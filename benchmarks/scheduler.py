@@ -1,6 +1,6 @@
 """Throughput, latency, start-up and memory of tessera against its peers, side by side in one run.
 
-    .venv/bin/python benchmarks/scheduler.py [--noop 20000] [--numpy 2000] [--latency 300]
+    .venv/bin/python benchmarks/scheduler.py [--noop 20000] [--numpy 2000] [--latency 300] [--captured-mb 10]
 
 Peers: concurrent.futures.ProcessPoolExecutor always; Dask distributed's LocalCluster and Ray
 local when they are importable (install them only for the benchmark). Two workers each.
@@ -16,6 +16,7 @@ _os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import argparse
 import concurrent.futures as cf
+import functools
 import os
 import platform
 import sys
@@ -25,6 +26,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import psutil
 from rich.console import Console
 from rich.table import Table
@@ -32,7 +34,7 @@ from rich.table import Table
 _HERE = os.path.dirname(os.path.abspath(__file__))
 # after site-packages: `_jobs` is found, and `import ray` finds Ray, not benchmarks/ray.py
 sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE] + [_HERE]
-from _jobs import noop, numpy_1ms  # noqa: E402
+from _jobs import noop, numpy_1ms, pick  # noqa: E402
 
 console = Console(width=160)
 
@@ -153,7 +155,12 @@ class Ray(Runner):
 
     def _r(self, fn: Callable[..., Any]) -> Any:
         if fn not in self.remote:
-            self.remote[fn] = self.ray.remote(fn)
+            if isinstance(fn, functools.partial):  # ray.remote takes functions: one that calls it
+                def call(*a: Any, _fn: Callable[..., Any] = fn) -> Any:
+                    return _fn(*a)
+                self.remote[fn] = self.ray.remote(call)
+            else:
+                self.remote[fn] = self.ray.remote(fn)
         return self.remote[fn]
 
     def submit(self, fn: Callable[..., Any], *a: Any) -> Any:
@@ -173,7 +180,8 @@ class Ray(Runner):
         self.ray.shutdown()
 
 
-def measure(r: Runner, n_noop: int, n_numpy: int, n_lat: int) -> dict[str, float]:
+def measure(r: Runner, n_noop: int, n_numpy: int, n_lat: int, captured_mb: float = 0,
+            n_captured: int = 0) -> dict[str, float]:
     out: dict[str, float] = {}
     t0 = time.perf_counter()
     r.start()
@@ -197,6 +205,11 @@ def measure(r: Runner, n_noop: int, n_numpy: int, n_lat: int) -> dict[str, float
     t = time.perf_counter()
     r.map(numpy_1ms, list(range(n_numpy)))
     out["numpy_1ms_per_s"] = n_numpy / (time.perf_counter() - t)
+    if captured_mb and n_captured:  # a map over a function that captured a large array (a model, a table)
+        fn = functools.partial(pick, np.random.default_rng(0).random(int(captured_mb * (1 << 20)) // 8))
+        t = time.perf_counter()
+        r.map(fn, list(range(n_captured)))
+        out["captured_map_per_s"] = n_captured / (time.perf_counter() - t)
     r.stop()
     return out
 
@@ -285,6 +298,8 @@ def main() -> None:
     ap.add_argument("--noop", type=int, default=20000)
     ap.add_argument("--numpy", type=int, default=2000)
     ap.add_argument("--latency", type=int, default=300)
+    ap.add_argument("--captured-mb", type=float, default=10, help="size of the array the captured-map function holds")
+    ap.add_argument("--captured", type=int, default=1000, help="elements of the captured-map (0: skip it)")
     ap.add_argument("--only", default="")
     ap.add_argument("--breakdown", type=int, default=0, metavar="N",
                     help="only print tessera's CPU time per job (N no-op jobs one by one), by thread")
@@ -309,7 +324,7 @@ def main() -> None:
     for r in runners:
         console.print(f"running {r.name} ...")
         try:
-            rows[r.name] = measure(r, args.noop, args.numpy, args.latency)
+            rows[r.name] = measure(r, args.noop, args.numpy, args.latency, args.captured_mb, args.captured)
         except Exception as e:  # noqa: BLE001 - a peer that cannot run here is reported, not fatal
             console.print(f"[red]{r.name} failed: {type(e).__name__}: {e}[/]")
             continue
@@ -320,6 +335,9 @@ def main() -> None:
             ("noop_one_by_one_per_s", f"{args.noop} no-op one by one (/s)", "{:.0f}"),
             ("noop_map_per_s", f"{args.noop} no-op map (/s)", "{:.0f}"),
             ("numpy_1ms_per_s", f"{args.numpy} 1 ms numpy (/s)", "{:.0f}"), ("rss_mb", "memory (MiB)", "{:.0f}")]
+    if args.captured:
+        cols.insert(-1, ("captured_map_per_s", f"{args.captured} map, fn captured {args.captured_mb:g} MB (/s)",
+                         "{:.0f}"))
     t.add_column("system")
     for _, label, _ in cols:
         t.add_column(label, justify="right")

@@ -48,6 +48,7 @@ class _Worker:
     reader: FrameReader = field(default_factory=FrameReader)  # replies read so far
     header: dict[str, Any] | None = None  # a reply's header whose result frame has not fully arrived
     dead: bool = False
+    array_payload: bytes | None = None  # the array payload last sent: the worker keeps it (see _launch_python)
 
 
 @dataclass
@@ -321,10 +322,18 @@ class LocalExecutor:
             w = next((w for w in self._workers if w.key == key and not w.queue), None) or self._spawn(key)
         w.queue.append(la.attempt_id)
         run.worker, run.pid = w, w.proc.pid
+        # An array's shared payload (its function, and what that captured) goes to a worker once:
+        # the next elements say "the one you kept" instead of sending megabytes each (the store hands
+        # out one bytes object per array, so identity says it is the same)
+        arr, kept = la.array_payload, False
+        if arr is not None:
+            kept = w.array_payload is arr
+            w.array_payload = arr
         msg = {
             "attempt_id": la.attempt_id, "kind": la.kind, "function": la.function, "args": la.args,
             "kwargs": la.kwargs, "kernel": la.kernel, "params": la.params, "payload": la.payload,
-            "array_payload": la.array_payload, "array_id": la.array_id, "array_index": la.array_index,
+            "array_payload": None if kept else arr, "array_kept": kept, "array_id": la.array_id,
+            "array_index": la.array_index,
             "env": self._env(la), "cwd": la.cwd, "stdout_path": la.stdout_path, "stderr_path": la.stderr_path,
             "timeout_s": la.timeout_s,  # a coalesced element with a timeout has its reply sent, never held
         }

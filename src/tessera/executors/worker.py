@@ -67,12 +67,22 @@ def main(conn: Connection, env: dict[str, str]) -> None:
 
 
 def _take(raw: bytes, inbox: collections.deque[dict[str, Any]], skipped: set[int]) -> None:
+    global _kept
     msg = pickle.loads(raw)
     if msg.get("op") == "skip":
         if any(m.get("attempt_id") == msg["attempt_id"] for m in inbox):
             skipped.add(msg["attempt_id"])
-    else:
-        inbox.append(msg)
+        return
+    # The controller sends an array's payload once and then "the one you kept": resolved here, in
+    # the order messages arrive (not when they run), so a queued or skipped element changes nothing.
+    if msg.get("array_payload") is not None:
+        _kept = msg["array_payload"]
+    elif msg.get("array_kept"):
+        msg["array_payload"] = _kept
+    inbox.append(msg)
+
+
+_kept: bytes | None = None  # the array payload the controller last sent
 
 
 def _run(msg: dict[str, Any]) -> tuple[dict[str, Any], bytes | None]:
@@ -135,6 +145,7 @@ def _call(msg: dict[str, Any]) -> Any:
             key = msg["array_id"]
             cached = _fn_cache.get(key)
             # the payload is compared too: array ids repeat across stores sharing one Ray cluster
+            # (locally it is the very object kept in ``_take``: compared by identity, at no cost)
             body = cached[1] if cached is not None and cached[0] == msg["array_payload"] else None
             if body is None:
                 body = cloudpickle.loads(msg["array_payload"])

@@ -46,7 +46,7 @@ jobs = Table(
     Column("name", String(128)),
     Column("kind", String(16), nullable=False),
     Column("spec", Text),  # JSON of the JobSpec without payload; NULL for array elements
-    Column("payload", LargeBinary),
+    Column("payload", LargeBinary),  # up to PAYLOAD_INLINE_MAX bytes; a larger one is in ``payloads``
     Column("queue", String(64), nullable=False),
     Column("queue_priority", Integer, nullable=False, default=0),
     Column("priority", Integer, nullable=False, default=0),
@@ -438,3 +438,31 @@ def _v7_partial_indexes(conn: Connection) -> None:
 
 
 MIGRATIONS.append(_v7_partial_indexes)
+
+
+# ---------------------------------------------------------------- large payloads out of the job rows
+
+#: Payloads (pickled functions, what they captured, map items) up to this size stay in their job's
+#: row; larger ones go to ``payloads``. SQLite rewrites a whole row, overflow pages included, for any
+#: change of it: a job whose payload is megabytes long would write megabytes for every state change
+#: (an array's row changes with every committed batch of elements). PostgreSQL moves large values
+#: out of line by itself (TOAST); the same split keeps one code path.
+PAYLOAD_INLINE_MAX = 2048
+
+payloads = Table(
+    "payloads",
+    metadata,
+    Column("job_id", Integer, primary_key=True, autoincrement=False),
+    Column("data", LargeBinary, nullable=False),
+)
+
+
+def _v8_payloads(conn: Connection) -> None:
+    """Move payloads larger than ``PAYLOAD_INLINE_MAX`` out of their job rows into ``payloads``."""
+    metadata.create_all(conn, tables=[payloads])
+    big = f"payload IS NOT NULL AND length(payload) > {PAYLOAD_INLINE_MAX}"
+    conn.execute(text(f"INSERT INTO payloads (job_id, data) SELECT id, payload FROM jobs WHERE {big}"))
+    conn.execute(text(f"UPDATE jobs SET payload = NULL WHERE {big}"))
+
+
+MIGRATIONS.append(_v8_payloads)

@@ -40,6 +40,10 @@ _INSERT_JOB = (
     "array_done, array_failed, array_cancelled, attempts, retries_used, infra_retries_used, cancel_requested) "
     "VALUES (?,?,?,?,?,(SELECT priority FROM queues WHERE name = ?),?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
     "RETURNING id, queue_priority")
+_INSERT_PAYLOAD = "INSERT INTO payloads (job_id, data) VALUES (?,?)"
+# a job's payload, in its row or in ``payloads`` (``schema.PAYLOAD_INLINE_MAX``), and its array's id
+_PAYLOAD = ("SELECT COALESCE(j.payload, p.data), j.array_id FROM jobs j LEFT JOIN payloads p ON p.job_id = j.id "
+            "WHERE j.id = ?")
 _EVENTS = {n: EVENT + ",(?,?,?,?,?,?)" * (n - 1) for n in (2, 3)}  # a job's creation events in one statement
 _ACTIVE = [JobState.STARTING.value, JobState.RUNNING.value]
 
@@ -209,7 +213,10 @@ class Store(HotWrites, StoreWrites):
                 state = JobState.PENDING if dep_rows or item.hold else JobState.RUNNABLE
                 why = Reason.BUDGET.value if item.hold else Reason.DEPENDENCY.value if dep_rows else None
                 r, arr = spec.resources, spec.array
-                row = (spec.name, spec.kind, item.spec_json or spec.model_dump_json(exclude={"payload"}), spec.payload, spec.queue,
+                payload = spec.payload
+                big = payload is not None and len(payload) > t.PAYLOAD_INLINE_MAX
+                row = (spec.name, spec.kind, item.spec_json or spec.model_dump_json(exclude={"payload"}),
+                       None if big else payload, spec.queue,
                        spec.queue, spec.priority, spec.project, r.cpus, r.memory_mb, r.gpus, spec.timeout_s,
                        state.value, why, now, arr is not None, arr.size if arr else None,
                        arr.max_running if arr else None, arr.max_failures if arr else None, 0, 0, 0, 0, 0, 0, False)
@@ -217,6 +224,8 @@ class Store(HotWrites, StoreWrites):
                 assert got is not None
                 job_id, queue_priority = got
                 ids.append(job_id)
+                if big:
+                    tx.run(_INSERT_PAYLOAD, (job_id, payload))
                 if accepted is not None and state is JobState.RUNNABLE and arr is None:
                     accepted.append(Candidate(job_id, queue_priority, spec.priority, r.cpus, r.memory_mb, r.gpus,
                                               spec.timeout_s, None, spec.kind, spec.queue))
@@ -264,14 +273,22 @@ class Store(HotWrites, StoreWrites):
         const = (spec.kind, spec.queue, queue_priority, spec.priority, spec.project, r.cpus, r.memory_mb, r.gpus,
                  spec.timeout_s, now, parent, state.value, why)
         values: list[tuple[Any, ...]]
+        big: dict[int, bytes] = {}  # array index -> a payload too large for the element's row
         if payloads is None:
             values = [(*const, index, None) for index in spec.array.indices]
         else:
-            values = [(*const, index, payloads[n]) for n, index in enumerate(spec.array.indices)]
+            values = []
+            for n, index in enumerate(spec.array.indices):
+                p = payloads[n]
+                if p is not None and len(p) > t.PAYLOAD_INLINE_MAX:
+                    big[index] = p
+                values.append((*const, index, None if index in big else p))
         tx.many("INSERT INTO jobs (kind, queue, queue_priority, priority, project, cpus, memory_mb, gpus, timeout_s, "
                 "submitted_at, array_id, state, reason, array_index, payload) "
                 "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", values)
         elements = tx.all("SELECT id, array_index FROM jobs WHERE array_id = ?", (parent,))
+        if big:
+            tx.many(_INSERT_PAYLOAD, [(eid, big[index]) for eid, index in elements if index in big])
         detail = f"element of array {parent}"
         tx.many("INSERT INTO events (job_id, at, dst, reason, detail) VALUES (?,?,?,?,?)",
                 [(e[0], now, state.value, why, detail) for e in elements])
@@ -344,17 +361,16 @@ class Store(HotWrites, StoreWrites):
     def payload(self, job_id: int) -> bytes | None:
         """The job's own payload, or its array's."""
         with translated("reading a payload"), self._read() as conn:
-            row = conn.execute(select(t.jobs.c.payload, t.jobs.c.array_id).where(t.jobs.c.id == job_id)).first()
-            if row is None:
-                return None
-            if row.payload is None and row.array_id is not None:
-                return conn.execute(select(t.jobs.c.payload).where(t.jobs.c.id == row.array_id)).scalar()
-            return row.payload
+            row = conn.exec_driver_sql(self.sql(_PAYLOAD), (job_id,)).first()
+            if row is not None and row[0] is None and row[1] is not None:
+                row = conn.exec_driver_sql(self.sql(_PAYLOAD), (row[1],)).first()
+            return None if row is None or row[0] is None else bytes(row[0])
 
     def _launch_rows(self, tx: Tx, job_ids: Sequence[int]) -> dict[int, tuple[Job, bytes | None, bytes | None]]:
         out: dict[int, tuple[Job, bytes | None, bytes | None]] = {}
-        rows = tx.all("SELECT id, array_id, array_index, retries_used, infra_retries_used, kind, spec, payload "
-                      "FROM jobs WHERE id IN (@)", tuple(job_ids), len(job_ids))
+        rows = tx.all("SELECT j.id, j.array_id, j.array_index, j.retries_used, j.infra_retries_used, j.kind, j.spec, "
+                      "COALESCE(j.payload, p.data) FROM jobs j LEFT JOIN payloads p ON p.job_id = j.id "
+                      "WHERE j.id IN (@)", tuple(job_ids), len(job_ids))
         for jid, arr, index, retries, infra, kind, spec_text, payload in rows:
             key = arr if arr is not None else jid
             spec = self._specs.get(key)
@@ -371,7 +387,7 @@ class Store(HotWrites, StoreWrites):
             if arr is not None and kind == "pickle":
                 array_payload = self._array_payloads.get(arr)
                 if array_payload is None:
-                    got = tx.one("SELECT payload FROM jobs WHERE id = ?", (arr,))
+                    got = tx.one(_PAYLOAD, (arr,))
                     array_payload = got[0] if got else None
                     if len(self._array_payloads) > 64:
                         self._array_payloads.clear()
