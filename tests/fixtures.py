@@ -86,3 +86,12 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def say(text: str) -> str:
+    """Print ``text`` to standard output and standard error."""
+    import sys
+
+    print(text)
+    print(text, file=sys.stderr)
+    return text

@@ -211,3 +211,18 @@ def test_timeout_of_one_element_of_a_coalesced_array(client: Client, tmp_path: P
     assert set(states.values()) == {"succeeded"}
     slow = client.store.job(f"{h.id}_6")
     assert (slow.reason, slow.retries_used) == (Reason.TIMEOUT, 1)  # timed out twice: its own budget
+
+
+def test_map_over_functions_that_captured_large_arrays(client: Client) -> None:
+    """A function holding 2 MB (beyond what travels inline on Ray): sent to each worker once
+    (locally) or fetched once per Ray worker; a second array with another capture gets its own."""
+    import functools
+
+    import numpy as np
+
+    first = np.arange(250_000, dtype=np.float64)
+    second = -first
+    assert client.map(functools.partial(jobs.pick, first), range(0, 250_000, 5_000), timeout=180) == [
+        float(i) for i in range(0, 250_000, 5_000)]
+    assert client.map(functools.partial(jobs.pick, second), range(0, 250_000, 5_000), timeout=180) == [
+        -float(i) for i in range(0, 250_000, 5_000)]

@@ -126,8 +126,9 @@ def test_arrays_of_python_jobs_are_coalesced_by_default_when_the_figures_say_so(
     store.close()
 
 
-def _finished_array(store, spec) -> None:  # type: ignore[no-untyped-def]
-    """Submit array ``spec`` and mark it finished: element i started running at 100 + i, ended 0.5 s later."""
+def _finished_array(store, spec, gap: float = 1.0) -> None:  # type: ignore[no-untyped-def]
+    """Submit array ``spec`` and mark it finished: element i started running at 100 + i × ``gap``,
+    ended 0.5 s later."""
     from sqlalchemy import text
 
     from tessera.store import NewJob
@@ -137,9 +138,9 @@ def _finished_array(store, spec) -> None:  # type: ignore[no-untyped-def]
         conn.execute(text("UPDATE jobs SET state = 'succeeded' WHERE id = :a"), {"a": arr})
         for jid, index in conn.execute(text("SELECT id, array_index FROM jobs WHERE array_id = :a"), {"a": arr}):
             conn.execute(text("UPDATE jobs SET state = 'succeeded', ended_at = :e WHERE id = :j"),
-                         {"e": 100.5 + index, "j": jid})
+                         {"e": 100.5 + index * gap, "j": jid})
             conn.execute(text("INSERT INTO events (job_id, at, src, dst) VALUES (:j, :t, 'starting', 'running')"),
-                         {"j": jid, "t": 100.0 + index})
+                         {"j": jid, "t": 100.0 + index * gap})
 
 
 def test_element_figures_come_from_the_last_elements_of_the_last_finished_array(
@@ -178,3 +179,47 @@ def test_overhead_is_per_round_trip_so_auto_does_not_swing(tmp_path: Path, monke
         assert run == pytest.approx(0.5) and overhead == pytest.approx((3.5 / 4 - 0.5) * 8)
     finally:
         store.close()
+
+
+def _figures_after_plain_then_coalesced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                        gap: float) -> tuple[float | None, float | None]:
+    """``element_figures`` after one array run one by one (elements 1 s apart) and one at chunk 8
+    (elements ``gap`` s apart), each element running 0.5 s."""
+    from tessera.models.spec import ArraySpec, make_spec
+    from tessera.placement import apply
+    from tessera.store import Store
+
+    monkeypatch.setattr(apply, "SAMPLE_ELEMENTS", 4)
+    store = Store(f"sqlite:///{tmp_path / 'store.db'}")
+    try:
+        fn = "tests.cost.coalesce_jobs:echo"
+        _finished_array(store, make_spec(function=fn, name="sq", array=ArraySpec.parse("0-9")))
+        _finished_array(store, make_spec(function=fn, name="sq", array=ArraySpec.parse("0-9"),
+                                         env={"TESSERA_COALESCE": "8"}), gap=gap)
+        return apply.element_figures(store, "sq", 1)
+    finally:
+        store.close()
+
+
+def test_round_trip_overhead_is_fitted_from_one_array_run_one_by_one_and_one_coalesced(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Overhead per element ``a + b / c``: one by one (gap 1 s) 0.375 s; at chunk 8 (gap 0.6 s)
+    (3 × 0.6 + 0.5) / 4 - 0.5 = 0.075 s; so a round trip costs b = 0.3 / (1 - 1/8) s, and ``auto``
+    keeps the chunk that pays (not one that grows with the chunk it ran with)."""
+    from tessera.placement.coalesce import decide
+
+    run, overhead = _figures_after_plain_then_coalesced(tmp_path, monkeypatch, gap=0.6)
+    assert run == pytest.approx(0.5) and overhead == pytest.approx(0.3 / (1 - 1 / 8))
+    assert decide("auto", run, overhead, 1000, 1).chunk == 1  # 0.34 s of round trip against 0.5 s of work
+    assert decide("auto", 0.1, overhead, 1000, 1).chunk == 4
+
+
+def test_coalescing_that_did_not_pay_stops(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run at chunk 8 with the same overhead per element as one by one: round trips cost nothing
+    that coalescing could spread (b = 0), so ``auto`` runs the next array one by one again, however
+    short its elements (before, the overhead × 8 made ``auto`` coalesce more and more)."""
+    from tessera.placement.coalesce import decide
+
+    _run, overhead = _figures_after_plain_then_coalesced(tmp_path, monkeypatch, gap=1.0)
+    assert overhead == 0.0
+    assert decide("auto", 0.0001, overhead, 1000, 1).chunk == 1

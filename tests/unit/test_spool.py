@@ -84,3 +84,10 @@ def say(word: str, log: str) -> None:
     with open(log) as f:
         seen = f.read()
     os.write(1, f"live: {seen}".encode())
+
+
+def test_a_new_folder_is_made_and_still_gets_no_log_for_silence(spools: Spools, tmp_path: Path) -> None:
+    logs = tmp_path / "logs" / "17"  # an array's folder, not there yet
+    assert _run(logs, 0, "tests.fixtures:square", 3)["status"] == "succeeded"
+    me = f".spool-{socket.gethostname()}-{os.getpid()}"
+    assert _names(logs) == {f"{me}.out", f"{me}.err"}

@@ -252,6 +252,7 @@ class RayExecutor:
             del self._runs[aid]
         out += self._done
         self._done = []
+        self._array_refs.clear()  # dropped while Ray is up: a ref released after ray.shutdown ends the process
         if self._owns:
             self._ray.shutdown()
         return out
@@ -287,7 +288,7 @@ class RayExecutor:
             if shared is None:
                 self._array_refs.clear()
                 shared = self._array_refs[la.array_id] = self._ray.put(la.array_payload)
-            return fn.remote(msg, shared)
+            return fn.remote(msg, [shared])  # in a list: not fetched per task (``ray_task.shared_payload``)
         return fn.remote(msg)
 
     def _message(self, la: Launch) -> dict[str, Any]:

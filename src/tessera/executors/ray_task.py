@@ -39,13 +39,34 @@ def runner(sys_path: tuple[str, ...], controller_host: str, kill_grace_s: float)
     """The function ``RayExecutor`` hands to ``ray.remote``: ``run_attempt`` with what every attempt
     of one controller shares bound to it (Ray exports the function, and so these, once)."""
 
-    def run(msg: dict[str, Any] | list[dict[str, Any]], array_payload: bytes | None = None) -> Any:
+    def run(msg: dict[str, Any] | list[dict[str, Any]], array_payload: bytes | list[Any] | None = None) -> Any:
+        array_payload = shared_payload(array_payload)
         if isinstance(msg, list):  # a chunk of a coalesced array: its elements one after the other
             return [run_attempt(m, array_payload, sys_path, controller_host, kill_grace_s) for m in msg]
         return run_attempt(msg, array_payload, sys_path, controller_host, kill_grace_s)
 
     run.__name__ = run.__qualname__ = "tessera_attempt"
     return run
+
+
+_shared: tuple[str, bytes] | None = None  # the large array payload this Ray worker fetched last, by object id
+
+
+def shared_payload(arg: bytes | list[Any] | None) -> bytes | None:
+    """An array's payload as a task receives it: the bytes themselves (small ones), or ``[ObjectRef]``
+    for a large one, which Ray would otherwise fetch and copy for every task. Fetched once per worker
+    and array; every element then gets the same object (``worker._call`` caches by identity)."""
+    global _shared
+    if not isinstance(arg, list):
+        return arg
+    ref = arg[0]
+    key = ref.hex()
+    if _shared is None or _shared[0] != key:
+        import ray
+
+        _shared = None  # drop the previous array's payload before fetching the next
+        _shared = (key, ray.get(ref))
+    return _shared[1]
 
 
 def run_attempt(msg: dict[str, Any], array_payload: bytes | None = None, sys_path: tuple[str, ...] = (),

@@ -41,10 +41,14 @@ class Spools:
         key = (folder, os.path.splitext(name)[1])
         spool = self._spools.get(key)
         try:
-            if spool is None or os.fstat(spool[0]).st_size:
+            try:
+                if spool is None or os.fstat(spool[0]).st_size:
+                    spool = self._fresh(key)
+            except FileNotFoundError:  # the first log of a new folder (an array's): make the folder
+                os.makedirs(folder, exist_ok=True)
                 spool = self._fresh(key)
             os.link(spool[1], path)
-        except OSError:  # the log exists already, the folder is new, or no hard links here
+        except OSError:  # the log exists already, or no hard links here
             return _plain(path)
         self._linked[spool[0]] = path
         return spool[0]

@@ -35,8 +35,13 @@ def main(conn: Connection, env: dict[str, str]) -> None:
     The controller may queue several attempts ahead (pipelining); before each one the worker
     drains its pipe so that a ``skip`` for a queued attempt lands before it would start.
     """
+    global log_files
     os.setsid()  # own process group: a timeout kills the worker and everything it started
     os.environ.update(env)
+    from tessera.executors.spool import Spools  # here: spool imports this module
+
+    spools = Spools()
+    log_files = (spools.open, spools.close)  # no file made for an attempt that writes nothing
     inbox: collections.deque[dict[str, Any]] = collections.deque()
     skipped: set[int] = set()
     held = coalesce.Held()  # replies of coalesced elements, sent together (``placement.coalesce``)
@@ -145,7 +150,8 @@ def _call(msg: dict[str, Any]) -> Any:
             key = msg["array_id"]
             cached = _fn_cache.get(key)
             # the payload is compared too: array ids repeat across stores sharing one Ray cluster
-            # (locally it is the very object kept in ``_take``: compared by identity, at no cost)
+            # (it is the very object each time, kept in ``_take`` locally and in
+            # ``ray_task.shared_payload`` on Ray: compared by identity, at no cost)
             body = cached[1] if cached is not None and cached[0] == msg["array_payload"] else None
             if body is None:
                 body = cloudpickle.loads(msg["array_payload"])
@@ -237,8 +243,9 @@ def _close_log(fd: int, _path: str) -> None:
     os.close(fd)
 
 
-# How attempts' log files are opened and closed: a hook, so that Ray workers can use a spool that
-# creates no file for an attempt that writes nothing (``executors.spool``).
+# How attempts' log files are opened and closed: a hook, so that workers (local ones in ``main``, Ray
+# ones in ``ray_task``) can use a spool that creates no file for an attempt that writes nothing
+# (``executors.spool``); plain files otherwise.
 log_files: tuple[Callable[[str], int], Callable[[int, str], None]] = (_open_log, _close_log)
 
 

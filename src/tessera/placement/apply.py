@@ -230,35 +230,63 @@ def coalesce_arrays(store: Store, specs: Sequence[JobSpec], total: Capacity) -> 
 
 
 def element_figures(store: Store, key: str, slots: int) -> tuple[float | None, float | None]:
-    """(median run time of an element, overhead per element) from the last finished array named ``key``.
+    """(median run time of an element, overhead of a round trip) from the recent finished arrays named ``key``.
 
     An element's run time is from its start on the worker (its ``running`` event, stamped by the
-    worker) to its end. The overhead is the array's wall time per element on one slot (first
-    start to last end × slots ÷ elements) minus that median: what each element cost beyond its work,
-    times the chunk that array ran with: the overhead of a round trip, which coalescing spreads over
-    a chunk's elements (else an array coalesced well would make the next one of the model look cheap
-    to run one by one, and ``auto`` would swing between coalescing and not).
-    Two reads, whatever the size: the array, then its last ``SAMPLE_ELEMENTS`` elements.
+    worker) to its end. An array's overhead per element is its wall time per element on one slot
+    (first start to last end × slots ÷ elements) minus that median. At chunk ``c`` it is ``a + b / c``:
+    ``a`` what each element costs whatever the chunk (its claim, commit, environment), ``b`` what a
+    round trip costs, the part coalescing spreads over a chunk. ``b`` is what the decision needs:
+
+    * from the last array run one by one (overhead ``o1``) and the last coalesced one (``oc`` at
+      chunk ``c``): ``b = (o1 - oc) / (1 - 1/c)``, at least 0. Coalescing that did not pay gives
+      ``b`` near 0, and ``auto`` stops coalescing; one that paid keeps its chunk;
+    * from an array run one by one only: ``b = o1`` (an upper bound: it includes ``a``);
+    * from coalesced arrays only: ``b = oc × c`` (an upper bound too).
+
+    A coalesced array does not make the next one look cheap to run one by one (``auto`` would swing
+    on and off), and one whose elements cost more than their run time whatever the chunk does not
+    make the next chunk larger (``auto`` would ratchet up to ``MAX_CHUNK``).
+    At most three reads: the arrays, then the last ``SAMPLE_ELEMENTS`` elements of one or two of them.
     """
-    j, e = t.jobs.c, t.events.c
+    j = t.jobs.c
     with translated("reading array history"), store.engine.connect() as conn:
         recent = select(func.max(j.id) - RECENT_JOBS).scalar_subquery()
         found = conn.execute(select(j.id, j.spec).where(j.is_array.is_(True), j.name == key, j.state == "succeeded",
-                                                        j.id > recent).order_by(j.id.desc()).limit(1)).first()
-        if found is None:
-            return None, None
-        arr, spec = found
-        last = (select(j.id, j.ended_at).where(j.array_id == arr, j.state == "succeeded", j.ended_at.is_not(None))
-                .order_by(j.id.desc()).limit(SAMPLE_ELEMENTS).subquery())
-        rows = [(float(began), float(ended)) for began, ended in conn.execute(
-            select(func.max(e.at), last.c.ended_at).join(last, last.c.id == e.job_id)
-            .where(e.dst == "running").group_by(last.c.id, last.c.ended_at)).all()]
-    if not rows:
+                                                        j.id > recent).order_by(j.id.desc()).limit(16)).all()
+        plain = next((arr for arr, spec in found if _chunk_of(spec) == 1), None)
+        packed = next(((arr, _chunk_of(spec)) for arr, spec in found if _chunk_of(spec) > 1), None)
+        one = _measured(conn, plain, slots) if plain is not None else None
+        many = _measured(conn, packed[0], slots) if packed is not None else None
+    plain_newer = plain is not None and (packed is None or plain > packed[0])
+    newest = (one or many) if plain_newer else (many or one)
+    if newest is None:
         return None, None
+    run = newest[0]  # the run time of an element: from the newest array measured
+    if one is not None and many is not None and packed is not None:
+        c = packed[1]
+        return run, max(0.0, (one[1] - many[1]) / (1 - 1 / c))
+    if one is not None:
+        return run, one[1]
+    if many is not None and packed is not None:
+        return run, many[1] * packed[1]
+    return run, None
+
+
+def _measured(conn: Any, arr: int, slots: int) -> tuple[float, float] | None:
+    """(median run time, overhead per element) of array ``arr``, from its last ``SAMPLE_ELEMENTS``."""
+    j, e = t.jobs.c, t.events.c
+    last = (select(j.id, j.ended_at).where(j.array_id == arr, j.state == "succeeded", j.ended_at.is_not(None))
+            .order_by(j.id.desc()).limit(SAMPLE_ELEMENTS).subquery())
+    rows = [(float(began), float(ended)) for began, ended in conn.execute(
+        select(func.max(e.at), last.c.ended_at).join(last, last.c.id == e.job_id)
+        .where(e.dst == "running").group_by(last.c.id, last.c.ended_at)).all()]
+    if not rows:
+        return None
     runs = sorted(max(0.0, b - a) for a, b in rows)
     run = runs[len(runs) // 2]
     span = max(b for _, b in rows) - min(a for a, _ in rows)
-    return run, max(0.0, span * min(slots, len(rows)) / len(rows) - run) * _chunk_of(spec)
+    return run, max(0.0, span * min(slots, len(rows)) / len(rows) - run)
 
 
 def _chunk_of(spec_json: str | None) -> int:

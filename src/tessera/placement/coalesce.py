@@ -7,9 +7,9 @@ their replies in one write, so the controller reads and commits them together
 
 * ``off`` (or 1): never; ``N``: up to N, whatever the figures;
 * ``auto``: from the predicted per-element runtime (the median run time of earlier elements of
-  the same model, from the job history) against the measured per-attempt overhead (the wall
-  time per element the last finished array of that model spent beyond its run time). When an
-  element runs shorter than the overhead, chunk = ⌈overhead / runtime⌉, at most ``MAX_CHUNK``
+  the same model, from the job history) against the measured overhead of a round trip (fitted
+  from the recent arrays of that model: ``placement.apply.element_figures``). When an element
+  runs shorter than that overhead, chunk = ⌈overhead / runtime⌉, at most ``MAX_CHUNK``
   and at most the elements per slot, so every slot still gets work; else, or with nothing
   measured, 1.
 
