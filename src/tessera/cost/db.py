@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import time
 import weakref
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from sqlalchemy import and_, select
@@ -136,17 +136,23 @@ def remove_budget(store: Store, project: str) -> None:
 
 # ------------------------------------------------------------------ attempts
 
-def attempt_rows(store: Store, project: str | None = None, job_ids: Sequence[int] | None = None) -> list[AttemptRow]:
-    """Attempts with their job's project, queue, array and resources (as placed, else as asked)."""
+def attempt_rows(store: Store, project: str | None = None, job_ids: Sequence[int] | None = None,
+                 after_id: int = 0, also: Collection[int] = ()) -> list[AttemptRow]:
+    """Attempts with their job's project, queue, array and resources (as placed, else as asked);
+    with ``after_id``, only those with a larger id, and those in ``also``."""
     a, j = t.attempts.c, t.jobs.c
     q = (select(a.id, a.job_id, a.state, a.started_at, a.ended_at, a.placement, j.project, j.queue, j.array_id,
                 j.array_index, j.cpus, j.memory_mb, j.gpus, j.spec)
          .join(t.jobs, j.id == a.job_id).order_by(a.id))
     conds = []
     if project is not None:
-        conds.append(j.project == project)
+        # with ``after_id``, compared as an expression (no index): SQLite then walks the new attempts
+        # by their primary key instead of every job of the project
+        conds.append((j.project + "" if after_id else j.project) == project)
     if job_ids is not None:
         conds.append(j.id.in_(list(job_ids)) | j.array_id.in_(list(job_ids)))
+    if after_id:
+        conds.append(a.id > after_id if not also else (a.id > after_id) | a.id.in_(sorted(also)))
     if conds:
         q = q.where(and_(*conds))
     out = []

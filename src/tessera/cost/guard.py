@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from tessera.cost import catalog as cat
 from tessera.cost import db
 from tessera.cost.budget import Verdict, judge
-from tessera.cost.ledger import Rate, attempt_cost
+from tessera.cost.ledger import OPEN, Rate, attempt_cost
 from tessera.errors import BudgetError
 from tessera.models.spec import JobSpec
 from tessera.scheduler.decide import Capacity
@@ -55,10 +55,51 @@ def forecast_usd(spec: JobSpec, rate: Rate, seconds: float | None) -> float | No
     return n * rate.usd(r.cpus, r.memory_mb, r.gpus, seconds, spot=spec.tags.get("capacity") == "spot")
 
 
+@dataclass
+class _Spent:
+    """What a project's attempts up to ``fixed_id`` cost, as far as it can no longer change: the
+    ended ones summed in ``usd``, the ones still open then listed in ``open_ids``."""
+
+    rates: tuple[int, float | None]  # which rates it was computed with (a new rate: start over)
+    fixed_id: int = 0
+    usd: float = 0.0
+    open_ids: frozenset[int] = frozenset()
+
+
+_spent: dict[tuple[str, str], _Spent] = {}
+# attempts this close to the newest are read again next time: on PostgreSQL, ids come from a
+# sequence and a claim may commit after a later one (SQLite hands out ids in commit order)
+MARGIN_IDS = {"postgresql": 1024}
+
+
 def spent_usd(store: db.Store, project: str, now: float) -> float:
+    """What ``project`` has spent: every attempt's cost, open ones until ``now``.
+
+    Incremental, since it runs at every submit to a project with a budget: an ended attempt's cost
+    never changes (its rate is the one in force when it started), so only attempts added since the
+    last call and those open then are read again, not the project's whole history.
+    """
     rates = db.rates(store)
-    return sum(c.usd for row in db.attempt_rows(store, project=project)
-               if (c := attempt_cost(row, rates, now)) is not None)
+    key = (store.url, project)
+    fingerprint = (len(rates), rates[-1].at if rates else None)
+    known = _spent.get(key)
+    if known is None or known.rates != fingerprint:
+        known = _Spent(fingerprint)
+    rows = db.attempt_rows(store, project=project, after_id=known.fixed_id, also=known.open_ids)
+    newest = max((r.attempt_id for r in rows), default=known.fixed_id)
+    fixed_id = max(known.fixed_id, newest - MARGIN_IDS.get(getattr(store, "dialect", ""), 0))
+    total, fixed, still_open = known.usd, known.usd, set()
+    for row in rows:
+        c = attempt_cost(row, rates, now)
+        usd = c.usd if c is not None else 0.0
+        total += usd
+        if row.attempt_id <= fixed_id:
+            if row.state in OPEN:
+                still_open.add(row.attempt_id)
+            else:
+                fixed += usd
+    _spent[key] = _Spent(fingerprint, fixed_id, fixed, frozenset(still_open))
+    return total
 
 
 def guard(store: db.Store, specs: Sequence[JobSpec], total: Capacity, catalog: cat.Catalog | None = None,
