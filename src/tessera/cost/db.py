@@ -140,10 +140,12 @@ def attempt_rows(store: Store, project: str | None = None, job_ids: Sequence[int
                  after_id: int = 0, also: Collection[int] = ()) -> list[AttemptRow]:
     """Attempts with their job's project, queue, array and resources (as placed, else as asked);
     with ``after_id``, only those with a larger id, and those in ``also``."""
-    a, j = t.attempts.c, t.jobs.c
+    a, j, sp = t.attempts.c, t.jobs.c, t.spot_attempts.c
     q = (select(a.id, a.job_id, a.state, a.started_at, a.ended_at, a.placement, j.project, j.queue, j.array_id,
-                j.array_index, j.cpus, j.memory_mb, j.gpus, j.spec)
-         .join(t.jobs, j.id == a.job_id).order_by(a.id))
+                j.array_index, j.cpus, j.memory_mb, j.gpus, j.spec, sp.capacity.label("recorded"))
+         .select_from(t.attempts.join(t.jobs, j.id == a.job_id)
+                      .outerjoin(t.spot_attempts, sp.attempt_id == a.id))  # what the spot side recorded
+         .order_by(a.id))
     conds = []
     if project is not None:
         # with ``after_id``, compared as an expression (no index): SQLite then walks the new attempts
@@ -158,12 +160,11 @@ def attempt_rows(store: Store, project: str | None = None, job_ids: Sequence[int
     out = []
     tags: dict[int, dict[str, str]] = {}
     with translated("reading attempts"), store.engine.connect() as conn:
-        on_spot = _spot_attempts(conn)
         for r in conn.execute(q):
             placed = json.loads(r.placement or "{}")
             gpus = placed.get("gpus")
             own = _tags(conn, r.job_id, r.array_id, r.spec, tags)
-            spot = (on_spot[r.id] == "spot" if r.id in on_spot  # what the spot side recorded wins
+            spot = (r.recorded == "spot" if r.recorded is not None  # what the spot side recorded wins
                     else placed.get("capacity") == "spot" or own.get("capacity") == "spot")
             out.append(AttemptRow(
                 r.id, r.job_id, f"{r.array_id}_{r.array_index}" if r.array_id is not None else str(r.job_id),
@@ -181,10 +182,3 @@ def _tags(conn: Any, job_id: int, array_id: int | None, spec: str | None, memo: 
             spec = conn.execute(select(t.jobs.c.spec).where(t.jobs.c.id == array_id)).scalar()
         memo[owner] = dict(json.loads(spec).get("tags") or {}) if spec and '"tags"' in spec else {}
     return memo[owner]
-
-
-def _spot_attempts(conn: Any) -> dict[int, str]:
-    """The capacity class (``spot``, ``on_demand``) the spot side (issue 5) recorded per attempt."""
-    if not conn.dialect.has_table(conn, "spot_attempts"):
-        return {}
-    return {int(a): str(c) for a, c in conn.exec_driver_sql("SELECT attempt_id, capacity FROM spot_attempts")}

@@ -37,6 +37,7 @@ from tessera.store.engine import translated
 
 logger = logging.getLogger(__name__)
 HISTORY_JOBS = 2000  # the most recent placed jobs whose runtimes feed the model
+RECENT_JOBS = 50_000  # how far back (in job ids) the runtime history and the coalescing figures look
 _ACTIVE = ("runnable", "starting", "running")
 
 
@@ -65,10 +66,12 @@ def load_profiles(store: Store) -> list[dict[str, Any]]:
 
 
 def history(store: Store) -> list[tuple[str, str, float, float]]:
-    """(model key, device, size, seconds) of succeeded attempts of recently placed jobs."""
+    """(model key, device, size, seconds) of succeeded attempts of recently placed jobs (among the
+    last ``RECENT_JOBS`` jobs: a read that does not grow with the store's history)."""
     j, a = t.jobs.c, t.attempts.c
+    recent = select(func.max(j.id) - RECENT_JOBS).scalar_subquery()
     q = (select(j.spec, a.started_at, a.ended_at).join(t.attempts, a.job_id == j.id)
-         .where(j.state == "succeeded", a.state == "succeeded", j.spec.like('%"chosen"%'))
+         .where(j.id > recent, j.state == "succeeded", a.state == "succeeded", j.spec.like('%"chosen"%'))
          .order_by(j.id.desc()).limit(HISTORY_JOBS))
     out = []
     with translated("reading placement history"), store.engine.connect() as conn:
@@ -202,7 +205,6 @@ def apply_choice(spec: JobSpec, choice: Choice, dropped: Sequence[str] = ()) -> 
 
 # ------------------------------------------------------------------ coalescing (see placement.coalesce)
 
-RECENT_JOBS = 50_000  # how far back (in job ids) the coalescing figures look
 SAMPLE_ELEMENTS = 2_000  # the elements of that array they are taken from (its last ones)
 
 
