@@ -88,16 +88,15 @@ def test_state_changes_of_a_job_with_a_large_payload_do_not_rewrite_it(tmp_path:
         store.close()
 
 
-def test_a_v7_store_moves_its_large_payloads_out_of_the_rows(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'store.db'}"
-    old = Store(url)
+def test_a_v7_store_moves_its_large_payloads_out_of_the_rows(db_url: str) -> None:
+    old = Store(db_url)
     big, small = old.submit([NewJob(make_spec(payload=SMALL)), NewJob(make_spec(payload=SMALL))])
     with old.engine.begin() as conn:  # as v7 left it: every payload in its row, no payloads table
         conn.execute(text("DROP TABLE payloads"))
         conn.execute(text("UPDATE jobs SET payload = :p WHERE id = :i"), {"p": BIG, "i": big})
         conn.execute(text("UPDATE meta SET value = '7' WHERE key = 'schema_version'"))
     old.close()
-    new = Store(url)
+    new = Store(db_url)
     try:
         with new.engine.connect() as conn:
             assert t.schema_version(conn) == len(t.MIGRATIONS)

@@ -118,8 +118,19 @@ def packaged_path() -> Path:
 
 
 def load(home: Path | None = None) -> Catalog:
-    """The refreshed catalog in ``home`` if there is one, else the packaged one."""
+    """The refreshed catalog in ``home`` if there is one, else the packaged one; parsed once per
+    version of the file (budgets load it at every submit to their project)."""
     path = home / "catalog.json" if home is not None else None
     if path is None or not path.exists():
         path = packaged_path()
-    return parse(json.loads(path.read_text()), str(path))
+    st = path.stat()
+    version = (st.st_mtime_ns, st.st_size)
+    hit = _loaded.get(str(path))
+    if hit is not None and hit[0] == version:
+        return hit[1]
+    got = parse(json.loads(path.read_text()), str(path))
+    _loaded[str(path)] = (version, got)
+    return got
+
+
+_loaded: dict[str, tuple[tuple[int, int], Catalog]] = {}
