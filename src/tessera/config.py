@@ -7,8 +7,6 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
 from tessera.errors import SpecError
 
 if TYPE_CHECKING:
@@ -76,6 +74,8 @@ class Settings:
         file_values: dict[str, Any] = {}
         cfg = home / "config.yaml"
         if cfg.exists():
+            import yaml  # here: most processes have no config file, and the import costs 15 ms
+
             try:
                 file_values = yaml.safe_load(cfg.read_text()) or {}
             except yaml.YAMLError as e:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from tessera.errors import SpecError
@@ -39,6 +38,8 @@ def read(path: str | Path, what: str) -> str:
 
 
 def parse(text: str, where: str = "job file") -> list[JobSpec]:
+    import yaml  # here: the SDK imports this module for ``to_spec`` only
+
     fix = "write the file as in this example:\n" + EXAMPLE
     try:
         doc = yaml.safe_load(text)

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from tessera.errors import SpecError
@@ -49,6 +48,8 @@ class AutoscaleConfig(BaseModel):
         path = home / FILE
         if not path.exists():
             return None
+        import yaml  # here: every embedded client looks for this file, few homes have it
+
         try:
             raw = yaml.safe_load(path.read_text()) or {}
             return cls.model_validate(raw)
@@ -57,6 +58,8 @@ class AutoscaleConfig(BaseModel):
                             f"fix {path}, or write it again with `tessera autoscale enable`") from None
 
     def save(self, home: Path) -> Path:
+        import yaml
+
         home.mkdir(parents=True, exist_ok=True)
         path = home / FILE
         path.write_text(yaml.safe_dump(self.model_dump(), sort_keys=False))
