@@ -74,7 +74,7 @@ class Settings:
         file_values: dict[str, Any] = {}
         cfg = home / "config.yaml"
         if cfg.exists():
-            import yaml  # here: most processes have no config file, and the import costs 15 ms
+            import yaml  # here: most processes have no config file (an embedded client's start imports no yaml)
 
             try:
                 file_values = yaml.safe_load(cfg.read_text()) or {}

@@ -72,14 +72,15 @@ _spent: dict[tuple[str, str], _Spent] = {}
 MARGIN_IDS = {"postgresql": 1024}
 
 
-def spent_usd(store: db.Store, project: str, now: float) -> float:
+def spent_usd(store: db.Store, project: str, now: float, rates: Sequence[Rate] | None = None) -> float:
     """What ``project`` has spent: every attempt's cost, open ones until ``now``.
 
     Incremental, since it runs at every submit to a project with a budget: an ended attempt's cost
     never changes (its rate is the one in force when it started), so only attempts added since the
-    last call and those open then are read again, not the project's whole history.
+    last call and those open then are read again, not the project's whole history. ``rates``: the
+    store's rates, when the caller has read them already.
     """
-    rates = db.rates(store)
+    rates = db.rates(store) if rates is None else rates
     key = (store.url, project)
     fingerprint = (len(rates), rates[-1].at if rates else None)
     known = _spent.get(key)
@@ -87,7 +88,7 @@ def spent_usd(store: db.Store, project: str, now: float) -> float:
         known = _Spent(fingerprint)
     rows = db.attempt_rows(store, project=project, after_id=known.fixed_id, also=known.open_ids)
     newest = max((r.attempt_id for r in rows), default=known.fixed_id)
-    fixed_id = max(known.fixed_id, newest - MARGIN_IDS.get(getattr(store, "dialect", ""), 0))
+    fixed_id = max(known.fixed_id, newest - MARGIN_IDS.get(store.dialect, 0))
     total, fixed, still_open = known.usd, known.usd, set()
     for row in rows:
         c = attempt_cost(row, rates, now)
@@ -111,14 +112,15 @@ def guard(store: db.Store, specs: Sequence[JobSpec], total: Capacity, catalog: c
         return out
     now = time.time() if now is None else now
     catalog = catalog or cat.load(None)
-    rate = db.ensure_rates(store, total, catalog)[-1]
+    rates = db.ensure_rates(store, total, catalog)
+    rate = rates[-1]
     spent: dict[str, float] = {}
     for i, spec in enumerate(specs):
         b = budgets.get(spec.project)
         if b is None:
             continue
         if spec.project not in spent:
-            spent[spec.project] = spent_usd(store, spec.project, now)
+            spent[spec.project] = spent_usd(store, spec.project, now, rates)
         f = forecast_usd(spec, rate, predicted_seconds(spec))
         v = judge(spec.project, b, spent[spec.project], f)
         if v.action == "reject":

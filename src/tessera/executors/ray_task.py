@@ -4,8 +4,7 @@
 coalesced array's elements run one after the other, each with its own outcome) (it calls ``run_attempt`` by reference:
 Ray workers import this module, which imports neither the store nor the scheduler). Python jobs run through the same code
 as the local warm workers (``worker.run_one``), so both executors give the same environment, log
-files and result encoding, except that a Ray worker links each Python attempt's logs to a spool
-of its own (``executors.spool``) instead of creating two files per attempt. Commands run in their own session; a Ray cancel (KeyboardInterrupt in
+files (through the worker's spool, ``executors.spool``) and result encoding. Commands run in their own session; a Ray cancel (KeyboardInterrupt in
 the task) sends SIGTERM to the command's group, waits the grace period, then SIGKILL; if the Ray
 worker itself dies, the kernel kills the command (``PR_SET_PDEATHSIG``).
 """
@@ -23,8 +22,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from tessera.executors import procs, worker
-from tessera.executors.spool import Spools
+from tessera.executors import procs
 from tessera.executors.worker import run_one
 
 LOG_CAP = 1 << 20  # bytes of each log shipped back from a node that is not the controller's
@@ -32,7 +30,6 @@ _PR_SET_PDEATHSIG = 1
 _paths_seen: set[tuple[str, ...]] = set()
 _HOST = socket.gethostname()
 _NODE: str | None = None
-_SPOOLS = Spools()
 
 
 def runner(sys_path: tuple[str, ...], controller_host: str, kill_grace_s: float) -> Callable[..., Any]:
@@ -75,8 +72,6 @@ def run_attempt(msg: dict[str, Any], array_payload: bytes | None = None, sys_pat
     this node is not the controller's host, the tails of its logs for the controller to write
     (else None). An array's shared payload comes apart from ``msg``."""
     _extend_path(sys_path)
-    if worker.log_files[0] != _SPOOLS.open:
-        worker.log_files = (_SPOOLS.open, _SPOOLS.close)  # no file made for an attempt that writes nothing
     import ray
 
     gpu_ids = [str(g) for g in ray.get_gpu_ids()] if msg.get("gpus") else []  # Ray's call costs as much as a tiny job

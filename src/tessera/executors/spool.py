@@ -23,9 +23,17 @@ import contextlib
 import os
 import socket
 
-from tessera.executors.worker import _open_log as _plain
-
 _HOST = socket.gethostname()
+_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_APPEND
+
+
+def open_plain(path: str) -> int:
+    """Open a log for appending, making its folder on first use (the controller leaves that to us)."""
+    try:
+        return os.open(path, _FLAGS, 0o644)
+    except FileNotFoundError:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        return os.open(path, _FLAGS, 0o644)
 
 
 class Spools:
@@ -41,15 +49,11 @@ class Spools:
         key = (folder, os.path.splitext(name)[1])
         spool = self._spools.get(key)
         try:
-            try:
-                if spool is None or os.fstat(spool[0]).st_size:
-                    spool = self._fresh(key)
-            except FileNotFoundError:  # the first log of a new folder (an array's): make the folder
-                os.makedirs(folder, exist_ok=True)
+            if spool is None or os.fstat(spool[0]).st_size:
                 spool = self._fresh(key)
             os.link(spool[1], path)
         except OSError:  # the log exists already, or no hard links here
-            return _plain(path)
+            return open_plain(path)
         self._linked[spool[0]] = path
         return spool[0]
 
@@ -76,6 +80,10 @@ class Spools:
                 os.unlink(spool_path)
             os.close(fd)
         spool_path = os.path.join(key[0], f".spool-{_HOST}-{os.getpid()}{key[1]}")  # unique on a shared file system
-        fd = os.open(spool_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_TRUNC, 0o644)
+        try:
+            fd = os.open(spool_path, _FLAGS | os.O_TRUNC, 0o644)
+        except FileNotFoundError:  # the first log of a new folder (an array's): make the folder
+            os.makedirs(key[0], exist_ok=True)
+            fd = os.open(spool_path, _FLAGS | os.O_TRUNC, 0o644)
         self._spools[key] = (fd, spool_path)
         return fd, spool_path

@@ -23,6 +23,7 @@ from typing import Any
 
 from tessera.executors import coalesce
 from tessera.executors.procs import MARKER
+from tessera.executors.spool import Spools
 
 CHECKPOINT_DIR = "TESSERA_CHECKPOINT_DIR"  # runtime.context.ENV_CHECKPOINT_DIR (not imported: workers start lean)
 
@@ -35,13 +36,8 @@ def main(conn: Connection, env: dict[str, str]) -> None:
     The controller may queue several attempts ahead (pipelining); before each one the worker
     drains its pipe so that a ``skip`` for a queued attempt lands before it would start.
     """
-    global log_files
     os.setsid()  # own process group: a timeout kills the worker and everything it started
     os.environ.update(env)
-    from tessera.executors.spool import Spools  # here: spool imports this module
-
-    spools = Spools()
-    log_files = (spools.open, spools.close)  # no file made for an attempt that writes nothing
     inbox: collections.deque[dict[str, Any]] = collections.deque()
     skipped: set[int] = set()
     held = coalesce.Held()  # replies of coalesced elements, sent together (``placement.coalesce``)
@@ -230,23 +226,11 @@ _base_env: dict[bytes, bytes] | None = None  # the worker's environment, before 
 _stdio: tuple[int, int] | None = None  # the worker's own stdout and stderr
 
 
-def _open_log(path: str) -> int:
-    """Open a log for appending, making its folder on first use (the controller leaves that to us)."""
-    try:
-        return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    except FileNotFoundError:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-
-
-def _close_log(fd: int, _path: str) -> None:
-    os.close(fd)
-
-
-# How attempts' log files are opened and closed: a hook, so that workers (local ones in ``main``, Ray
-# ones in ``ray_task``) can use a spool that creates no file for an attempt that writes nothing
-# (``executors.spool``); plain files otherwise.
-log_files: tuple[Callable[[str], int], Callable[[int, str], None]] = (_open_log, _close_log)
+# How attempts' log files are opened and closed, on local and Ray workers alike: through this
+# worker's spool, so that an attempt that writes nothing leaves no file (``executors.spool``).
+# A hook: tests put a spool of their own in.
+_spools = Spools()
+log_files: tuple[Callable[[str], int], Callable[[int, str], None]] = (_spools.open, _spools.close)
 
 
 def _environ_snapshot() -> dict[bytes, bytes]:

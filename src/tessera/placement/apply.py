@@ -254,25 +254,25 @@ def element_figures(store: Store, key: str, slots: int) -> tuple[float | None, f
     j = t.jobs.c
     with translated("reading array history"), store.engine.connect() as conn:
         recent = select(func.max(j.id) - RECENT_JOBS).scalar_subquery()
-        found = conn.execute(select(j.id, j.spec).where(j.is_array.is_(True), j.name == key, j.state == "succeeded",
-                                                        j.id > recent).order_by(j.id.desc()).limit(16)).all()
-        plain = next((arr for arr, spec in found if _chunk_of(spec) == 1), None)
-        packed = next(((arr, _chunk_of(spec)) for arr, spec in found if _chunk_of(spec) > 1), None)
+        found = [(arr, _chunk_of(spec)) for arr, spec in conn.execute(
+            select(j.id, j.spec).where(j.is_array.is_(True), j.name == key, j.state == "succeeded", j.id > recent)
+            .order_by(j.id.desc()).limit(16))]  # newest first
+        plain = next((arr for arr, chunk in found if chunk == 1), None)
+        packed, c = next(((arr, chunk) for arr, chunk in found if chunk > 1), (None, 1))
         one = _measured(conn, plain, slots) if plain is not None else None
-        many = _measured(conn, packed[0], slots) if packed is not None else None
-    plain_newer = plain is not None and (packed is None or plain > packed[0])
-    newest = (one or many) if plain_newer else (many or one)
-    if newest is None:
+        many = _measured(conn, packed, slots) if packed is not None else None
+    if one is None and many is None:
         return None, None
+    plain_newer = one is not None and (many is None or (plain or 0) > (packed or 0))
+    newest = one if plain_newer else many
+    assert newest is not None
     run = newest[0]  # the run time of an element: from the newest array measured
-    if one is not None and many is not None and packed is not None:
-        c = packed[1]
+    if one is not None and many is not None:
         return run, max(0.0, (one[1] - many[1]) / (1 - 1 / c))
     if one is not None:
         return run, one[1]
-    if many is not None and packed is not None:
-        return run, many[1] * packed[1]
-    return run, None
+    assert many is not None
+    return run, many[1] * c
 
 
 def _measured(conn: Any, arr: int, slots: int) -> tuple[float, float] | None:

@@ -41,11 +41,19 @@ _INSERT_JOB = (
     "VALUES (?,?,?,?,?,(SELECT priority FROM queues WHERE name = ?),?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
     "RETURNING id, queue_priority")
 _INSERT_PAYLOAD = "INSERT INTO payloads (job_id, data) VALUES (?,?)"
-# a job's payload, in its row or in ``payloads`` (``schema.PAYLOAD_INLINE_MAX``), and its array's id
-_PAYLOAD = ("SELECT COALESCE(j.payload, p.data), j.array_id FROM jobs j LEFT JOIN payloads p ON p.job_id = j.id "
-            "WHERE j.id = ?")
+# jobs with their payloads, in the row or in ``payloads`` (``schema.PAYLOAD_INLINE_MAX``)
+_WITH_PAYLOAD = "jobs j LEFT JOIN payloads p ON p.job_id = j.id"
+_PAYLOAD = f"SELECT COALESCE(j.payload, p.data), j.array_id FROM {_WITH_PAYLOAD} WHERE j.id = ?"  # and its array
 _EVENTS = {n: EVENT + ",(?,?,?,?,?,?)" * (n - 1) for n in (2, 3)}  # a job's creation events in one statement
 _ACTIVE = [JobState.STARTING.value, JobState.RUNNING.value]
+
+
+def _split(payload: bytes | None) -> tuple[bytes | None, bytes | None]:
+    """(what a job's row holds, what goes to ``payloads``): a payload larger than
+    ``PAYLOAD_INLINE_MAX`` goes out of the row, so that its job's state changes never rewrite it."""
+    if payload is not None and len(payload) > t.PAYLOAD_INLINE_MAX:
+        return None, payload
+    return payload, None
 
 
 class Store(HotWrites, StoreWrites):
@@ -213,10 +221,9 @@ class Store(HotWrites, StoreWrites):
                 state = JobState.PENDING if dep_rows or item.hold else JobState.RUNNABLE
                 why = Reason.BUDGET.value if item.hold else Reason.DEPENDENCY.value if dep_rows else None
                 r, arr = spec.resources, spec.array
-                payload = spec.payload
-                big = payload is not None and len(payload) > t.PAYLOAD_INLINE_MAX
-                row = (spec.name, spec.kind, item.spec_json or spec.model_dump_json(exclude={"payload"}),
-                       None if big else payload, spec.queue,
+                inline, big = _split(spec.payload)
+                row = (spec.name, spec.kind, item.spec_json or spec.model_dump_json(exclude={"payload"}), inline,
+                       spec.queue,
                        spec.queue, spec.priority, spec.project, r.cpus, r.memory_mb, r.gpus, spec.timeout_s,
                        state.value, why, now, arr is not None, arr.size if arr else None,
                        arr.max_running if arr else None, arr.max_failures if arr else None, 0, 0, 0, 0, 0, 0, False)
@@ -224,8 +231,8 @@ class Store(HotWrites, StoreWrites):
                 assert got is not None
                 job_id, queue_priority = got
                 ids.append(job_id)
-                if big:
-                    tx.run(_INSERT_PAYLOAD, (job_id, payload))
+                if big is not None:
+                    tx.run(_INSERT_PAYLOAD, (job_id, big))
                 if accepted is not None and state is JobState.RUNNABLE and arr is None:
                     accepted.append(Candidate(job_id, queue_priority, spec.priority, r.cpus, r.memory_mb, r.gpus,
                                               spec.timeout_s, None, spec.kind, spec.queue))
@@ -273,16 +280,10 @@ class Store(HotWrites, StoreWrites):
         const = (spec.kind, spec.queue, queue_priority, spec.priority, spec.project, r.cpus, r.memory_mb, r.gpus,
                  spec.timeout_s, now, parent, state.value, why)
         values: list[tuple[Any, ...]]
-        big: dict[int, bytes] = {}  # array index -> a payload too large for the element's row
-        if payloads is None:
-            values = [(*const, index, None) for index in spec.array.indices]
-        else:
-            values = []
-            for n, index in enumerate(spec.array.indices):
-                p = payloads[n]
-                if p is not None and len(p) > t.PAYLOAD_INLINE_MAX:
-                    big[index] = p
-                values.append((*const, index, None if index in big else p))
+        indices = spec.array.indices
+        split = [_split(p) for p in payloads] if payloads is not None else [(None, None)] * len(indices)
+        values = [(*const, index, inline) for index, (inline, _) in zip(indices, split, strict=True)]
+        big = {index: out for index, (_, out) in zip(indices, split, strict=True) if out is not None}
         tx.many("INSERT INTO jobs (kind, queue, queue_priority, priority, project, cpus, memory_mb, gpus, timeout_s, "
                 "submitted_at, array_id, state, reason, array_index, payload) "
                 "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", values)
@@ -369,8 +370,7 @@ class Store(HotWrites, StoreWrites):
     def _launch_rows(self, tx: Tx, job_ids: Sequence[int]) -> dict[int, tuple[Job, bytes | None, bytes | None]]:
         out: dict[int, tuple[Job, bytes | None, bytes | None]] = {}
         rows = tx.all("SELECT j.id, j.array_id, j.array_index, j.retries_used, j.infra_retries_used, j.kind, j.spec, "
-                      "COALESCE(j.payload, p.data) FROM jobs j LEFT JOIN payloads p ON p.job_id = j.id "
-                      "WHERE j.id IN (@)", tuple(job_ids), len(job_ids))
+                      f"COALESCE(j.payload, p.data) FROM {_WITH_PAYLOAD} WHERE j.id IN (@)", tuple(job_ids), len(job_ids))
         for jid, arr, index, retries, infra, kind, spec_text, payload in rows:
             key = arr if arr is not None else jid
             spec = self._specs.get(key)
