@@ -200,7 +200,7 @@ class Controller:
         started, outcomes = self.executor.poll(
             timeout if not (self._poked.is_set() or self._offers or self._admitted) else 0.0)
         self._idle = False
-        with self._lock:
+        with self._lock, self.store.turn():  # see ``Store.turn``
             self._step(started, outcomes)
 
     def _step(self, started: list[Started], outcomes: list[Outcome]) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-from multiprocessing.connection import Connection
 
 
 def _main() -> None:
@@ -14,7 +13,7 @@ def _main() -> None:
     sys.path[1:1] = extra
     from tessera.executors.worker import main
 
-    main(Connection(fd), env)
+    main(fd, env)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,8 @@
-"""The ``Executor`` protocol every backend implements, what it launches and what it reports back."""
+"""The ``Executor`` protocol every backend implements, what it launches and what it reports back.
+
+``Launch``, ``Outcome`` and ``Started`` are made for every attempt: slotted, not frozen, dataclasses
+(see ``models.job``); nothing changes one after it is made.
+"""
 
 from __future__ import annotations
 
@@ -23,7 +27,7 @@ class Feature(StrEnum):
     MULTI_NODE = "multi_node"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Launch:
     """Everything needed to run one attempt; built by the controller from the store."""
 
@@ -52,7 +56,7 @@ class Launch:
     queue: str = "default"  # routes the attempt to its queue's executor (executors/routed.py)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Outcome:
     """How an attempt ended: succeeded, failed, timed_out, cancelled, lost (it ran and its worker or
     controller died) or unstarted (it was queued and never ran; it is requeued at no cost)."""
@@ -72,7 +76,7 @@ class Outcome:
     checkpoints: bool | None = None  # whether the job's checkpoint folder exists, when the worker looked
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Started:
     """A launched attempt: its process id (if it has one) and when it began running."""
 

@@ -1,8 +1,8 @@
-"""The warm worker process: receives attempts over a pipe, runs Python functions, sends outcomes.
+"""The warm worker process: receives attempts over a socket, runs Python functions, sends outcomes.
 
-Messages from the controller are pickled by the controller. Replies are a JSON header followed by
-the result bytes, which the controller stores without opening: the controller never unpickles
-anything a job produced.
+Messages from the controller are pickled by the controller, framed as ``multiprocessing`` frames
+them (``executors.frames``). Replies are a JSON header followed by the result bytes, which the
+controller stores without opening: the controller never unpickles anything a job produced.
 """
 
 from __future__ import annotations
@@ -13,15 +13,15 @@ import importlib
 import json
 import os
 import pickle
+import select
 import shutil
 import sys
 import time
 import traceback
 from collections.abc import Callable, Iterator
-from multiprocessing.connection import Connection
 from typing import Any
 
-from tessera.executors import coalesce
+from tessera.executors import coalesce, frames
 from tessera.executors.procs import MARKER
 from tessera.executors.spool import Spools
 
@@ -30,33 +30,39 @@ CHECKPOINT_DIR = "TESSERA_CHECKPOINT_DIR"  # runtime.context.ENV_CHECKPOINT_DIR 
 _fn_cache: dict[int, Any] = {}
 
 
-def main(conn: Connection, env: dict[str, str]) -> None:
-    """Serve attempts in the order they arrive until the controller closes the pipe.
+def main(fd: int, env: dict[str, str]) -> None:
+    """Serve attempts in the order they arrive until the controller closes the socket ``fd``.
 
     The controller may queue several attempts ahead (pipelining); before each one the worker
-    drains its pipe so that a ``skip`` for a queued attempt lands before it would start.
+    takes whatever has arrived, so that a ``skip`` for a queued attempt lands before it would
+    start. Frames are read in batches (one ``read`` for all that has arrived, ``executors.frames``).
     """
     os.setsid()  # own process group: a timeout kills the worker and everything it started
     os.environ.update(env)
     inbox: collections.deque[dict[str, Any]] = collections.deque()
     skipped: set[int] = set()
     held = coalesce.Held()  # replies of coalesced elements, sent together (``placement.coalesce``)
+    reader = frames.FrameReader()
+    ready = select.poll()  # one poller for the worker's life (``Connection.poll`` builds one per call)
+    ready.register(fd, select.POLLIN)
     while True:
         try:
-            if not inbox:
-                held.send(conn.fileno())
-                _take(conn.recv_bytes(), inbox, skipped)
-            while conn.poll(0):
-                _take(conn.recv_bytes(), inbox, skipped)
-        except (EOFError, OSError):
+            if not inbox and not reader.has_frame():
+                held.send(fd)
+                ready.poll()  # wait for the next message
+            if ready.poll(0) and not reader.fill(fd):
+                return  # the controller closed the socket
+        except OSError:
             return
+        while (raw := reader.next()) is not None:
+            _take(raw, inbox, skipped)
         if not inbox:
             continue
         msg = inbox.popleft()
         if msg.get("op") == "stop":
-            held.send(conn.fileno())
+            held.send(fd)
             return
-        held.send_if_due(conn.fileno())  # no reply waits on a long element behind it
+        held.send_if_due(fd)  # no reply waits on a long element behind it
         if msg["attempt_id"] in skipped:
             skipped.discard(msg["attempt_id"])
             header, data = {"attempt_id": msg["attempt_id"], "status": "skipped", "has_data": False}, None
@@ -64,7 +70,7 @@ def main(conn: Connection, env: dict[str, str]) -> None:
             header, data = _run(msg)
         reply = [json.dumps(header).encode()] if data is None else [json.dumps(header).encode(), data]
         if not held.keep(reply, msg, bool(inbox)):
-            held.send(conn.fileno(), reply)  # one write: held replies, then this header and result
+            held.send(fd, reply)  # one write: held replies, then this header and result
 
 
 def _take(raw: bytes, inbox: collections.deque[dict[str, Any]], skipped: set[int]) -> None:

@@ -1,4 +1,7 @@
-"""The values the store takes in (``NewJob``, ``Claim``, ``Move``, ``End``) and row→record mapping."""
+"""The values the store takes in (``NewJob``, ``Claim``, ``Move``, ``End``) and row→record mapping.
+
+Those made for every job or attempt are slotted, not frozen, dataclasses (see ``models.job``).
+"""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ from tessera.models.spec import JobSpec
 from tessera.models.states import JobState, Reason
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class NewJob:
     """A job to insert. ``deps`` hold ``(kind, ref)`` with ref an existing job id (int) or the
     position of an earlier item of the same batch (``("batch", i)``). ``element_payloads`` gives
@@ -24,7 +27,7 @@ class NewJob:
     spec_json: str | None = None  # ``spec`` as stored (without its payload), when the caller has it already
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Claim:
     """Start an attempt of a runnable job on an executor with a placement."""
 
@@ -45,7 +48,7 @@ class Move:
     not_before_at: float | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class End:
     """An attempt's outcome and the job's next state, committed only while ``token`` owns the job."""
 
@@ -74,7 +77,7 @@ Finished = tuple[JobState, str | None, bytes | None, str | None]
 """A job's state with its committed result: (state, encoding, data, error)."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Candidate:
     """A runnable job as the scheduler sees it: ordering keys and resources, nothing else."""
 

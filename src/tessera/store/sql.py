@@ -109,6 +109,22 @@ class Store(HotWrites, StoreWrites):
         return conn
 
     @contextlib.contextmanager
+    def turn(self) -> Iterator[None]:
+        """Keep this process's turn at writing across several transactions and the Python between them.
+
+        The embedded controller takes it for each of its steps. Threads of one process share the GIL:
+        a thread that released it for a SQLite call must win it back, so a submit transaction begun
+        by another thread would otherwise stretch while the controller runs Python, and the write
+        lock with it. Taking turns step by step keeps each transaction short. On PostgreSQL nothing
+        is held (its writers do not share a connection).
+        """
+        if self.dialect == "postgresql":
+            yield
+            return
+        with self._wlock:
+            yield
+
+    @contextlib.contextmanager
     def _write(self) -> Iterator[Connection]:
         if self.dialect == "postgresql":  # row locks: concurrent writers are fine
             with self.engine.connect().execution_options(tessera_write=True) as conn, conn.begin():
