@@ -7,6 +7,10 @@ STAMP := $(VENV)/.installed
 .PHONY: setup run demo test lint bench chaos soak clean postgres web chromium
 
 setup: $(STAMP)
+	@# tessera's own bytecode, as an installed wheel has it: an editable install writes none where
+	@# PYTHONDONTWRITEBYTECODE is set, and every process (each warm worker too) would compile the
+	@# sources again on import. Quick when nothing changed.
+	@$(BIN)/python -m compileall -q src/tessera >/dev/null
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)

@@ -39,6 +39,17 @@ from _jobs import noop, numpy_1ms, pick  # noqa: E402
 console = Console(width=160)
 
 
+def compiled() -> None:
+    """tessera's bytecode written, as a wheel install has it (``make setup`` does the same): without
+    it, where PYTHONDONTWRITEBYTECODE is set, every start would compile the sources again."""
+    import compileall
+    import importlib.util
+
+    spec = importlib.util.find_spec("tessera")
+    if spec is not None and spec.submodule_search_locations:
+        compileall.compile_dir(list(spec.submodule_search_locations)[0], quiet=2)
+
+
 def rss_mb(pids: list[int]) -> float:
     total = 0
     for pid in pids:
@@ -304,6 +315,7 @@ def main() -> None:
     ap.add_argument("--breakdown", type=int, default=0, metavar="N",
                     help="only print tessera's CPU time per job (N no-op jobs one by one), by thread")
     args = ap.parse_args()
+    compiled()
     if args.breakdown:
         d = cpu_breakdown(args.breakdown)
         console.print(f"tessera, {args.breakdown} no-op jobs one by one: {d['per_s']:.0f}/s; CPU per job: "

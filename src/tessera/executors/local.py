@@ -67,6 +67,8 @@ class _Run:
     cgroup: Path | None = None  # the attempt's cgroup v2, when memory is limited that way
 
 
+_header = json.JSONDecoder().decode  # a reply's header (UTF-8 JSON): no encoding sniffing per reply
+
 class LocalExecutor:
     """Runs attempts on this machine. Not thread-safe: one controller loop drives it."""
 
@@ -386,7 +388,7 @@ class LocalExecutor:
             if raw is None:
                 return False
             try:
-                w.header = json.loads(raw)
+                w.header = _header(raw.decode())
             except ValueError:
                 self._worker_died(w)
                 return False
