@@ -120,6 +120,9 @@ def explain(job: Job, deps: list[tuple[str, int, str]], capacity: dict[str, Any]
                          f"{capacity['total']['gpus']}.")
     elif job.state in (JobState.STARTING, JobState.RUNNING):
         lines.append(f"Attempt {job.attempts} is {job.state.value} since {fmt_time(job.started_at)}.")
+    elif job.state is JobState.SUCCEEDED and job.is_array:
+        size = job.counts.get("size", 0)
+        lines.append(f"All {size} of its elements succeeded, in {runtime(job)} from the first start to the last end.")
     elif job.state is JobState.SUCCEEDED:
         lines.append(f"It succeeded after {job.attempts} attempt(s) in {runtime(job)}.")
     else:
