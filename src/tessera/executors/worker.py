@@ -203,8 +203,8 @@ def _attempt_env(msg: dict[str, Any]) -> Iterator[None]:
         _stdio = os.dup(1), os.dup(2)
     assert _stdio is not None
     env = dict(_base_env)
-    env.update({os.fsencode(k): os.fsencode(v) for k, v in msg["env"].items()})
-    env[os.fsencode(MARKER)] = os.fsencode(msg["env"].get(MARKER) or str(msg["attempt_id"]))
+    env.update({_name(k): v.encode(*_FS) for k, v in msg["env"].items()})
+    env[_name(MARKER)] = (msg["env"].get(MARKER) or str(msg["attempt_id"])).encode(*_FS)
     _environ_apply(env)
     saved_cwd = os.getcwd()
     sys.stdout.flush()
@@ -229,6 +229,17 @@ def _attempt_env(msg: dict[str, Any]) -> Iterator[None]:
 
 
 _base_env: dict[bytes, bytes] | None = None  # the worker's environment, before any attempt
+_FS = (sys.getfilesystemencoding(), sys.getfilesystemencodeerrors())  # what os.fsencode uses
+_names: dict[str, bytes] = {}  # variable names as bytes: the same few names every attempt
+
+
+def _name(key: str) -> bytes:
+    out = _names.get(key)
+    if out is None:
+        out = _names[key] = key.encode(*_FS)
+        if len(_names) > 4096:  # names are few; a job inventing new ones each time does not grow this
+            _names.clear()
+    return out
 _stdio: tuple[int, int] | None = None  # the worker's own stdout and stderr
 
 
