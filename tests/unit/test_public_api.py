@@ -15,7 +15,7 @@ def test_every_public_name_resolves() -> None:
 
 def test_importing_the_worker_does_not_load_the_store() -> None:
     code = ("import sys, tessera.executors.worker; "
-            "print(','.join(m for m in ('sqlalchemy', 'pydantic', 'numpy') if m in sys.modules))")
+            "print(','.join(m for m in ('sqlalchemy', 'pydantic', 'numpy', 'psutil') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == ""
 
