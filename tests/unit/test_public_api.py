@@ -34,3 +34,9 @@ def test_the_worker_names_the_checkpoint_variable_as_the_runtime_does() -> None:
     from tessera.runtime.context import ENV_CHECKPOINT_DIR
 
     assert CHECKPOINT_DIR == ENV_CHECKPOINT_DIR
+
+
+def test_the_worker_marks_attempts_as_process_clean_up_looks_for_them() -> None:
+    from tessera.executors import procs, worker
+
+    assert worker.MARKER == procs.MARKER

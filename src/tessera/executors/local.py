@@ -69,6 +69,7 @@ class _Run:
 
 _header = json.JSONDecoder().decode  # a reply's header (UTF-8 JSON): no encoding sniffing per reply
 
+
 class LocalExecutor:
     """Runs attempts on this machine. Not thread-safe: one controller loop drives it."""
 

@@ -1,8 +1,4 @@
-"""Process trees: find every process of an attempt (setsid escapees too), kill them, measure them.
-
-psutil is imported where it is used: a warm worker imports this module for ``MARKER`` alone, and
-psutil would add 25 ms to every worker's start.
-"""
+"""Process trees: find every process of an attempt (setsid escapees too), kill them, measure them."""
 
 from __future__ import annotations
 
@@ -12,10 +8,8 @@ import os
 import resource
 import signal
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    import psutil
+import psutil
 
 logger = logging.getLogger(__name__)
 
@@ -42,8 +36,6 @@ def marked(attempt_id: int | str, since: float) -> list[psutil.Process]:
 
     This finds grandchildren that left the process group with ``setsid`` and were re-parented.
     """
-    import psutil
-
     needle = f"{attempt_id}"
     out = []
     for p in psutil.process_iter(["create_time"]):
@@ -61,8 +53,6 @@ def marked(attempt_id: int | str, since: float) -> list[psutil.Process]:
 
 def sweep(finished: dict[int, float] | dict[str, float]) -> int:
     """SIGKILL processes left behind by finished attempts (one pass over the process table)."""
-    import psutil
-
     if not finished:
         return 0
     since = min(finished.values())
@@ -82,8 +72,6 @@ def sweep(finished: dict[int, float] | dict[str, float]) -> int:
 
 def tree(pid: int) -> list[psutil.Process]:
     """A process and its descendants (those still attached)."""
-    import psutil
-
     try:
         root = psutil.Process(pid)
         return [root, *root.children(recursive=True)]
@@ -92,8 +80,6 @@ def tree(pid: int) -> list[psutil.Process]:
 
 
 def signal_all(procs: list[psutil.Process], sig: int) -> None:
-    import psutil
-
     for p in procs:
         with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied, ProcessLookupError):
             p.send_signal(sig)
@@ -114,8 +100,6 @@ def reap(pid: int | None, attempt_id: int | str, since: float) -> int:
 
 
 def _alive(p: psutil.Process) -> bool:
-    import psutil
-
     try:
         return p.is_running() and p.status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
@@ -124,8 +108,6 @@ def _alive(p: psutil.Process) -> bool:
 
 def rss_mb(pid: int) -> float:
     """Resident memory of a process tree, in MiB."""
-    import psutil
-
     total = 0
     for p in tree(pid):
         try:

@@ -22,10 +22,12 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from tessera.executors import coalesce, frames
-from tessera.executors.procs import MARKER
 from tessera.executors.spool import Spools
 
-CHECKPOINT_DIR = "TESSERA_CHECKPOINT_DIR"  # runtime.context.ENV_CHECKPOINT_DIR (not imported: workers start lean)
+# Names other modules own, not imported from them: a worker imports neither the runtime nor psutil
+# (tests/unit/test_public_api.py checks that they agree, and what a worker imports)
+CHECKPOINT_DIR = "TESSERA_CHECKPOINT_DIR"  # runtime.context.ENV_CHECKPOINT_DIR
+MARKER = "TESSERA_ATTEMPT_KEY"  # procs.MARKER
 
 _fn_cache: dict[int, Any] = {}
 
@@ -47,10 +49,10 @@ def main(fd: int, env: dict[str, str]) -> None:
     ready.register(fd, select.POLLIN)
     while True:
         try:
-            if not inbox and not reader.has_frame():
+            idle = not inbox and not reader.has_frame()
+            if idle:
                 held.send(fd)
-                ready.poll()  # wait for the next message
-            if ready.poll(0) and not reader.fill(fd):
+            if ready.poll(None if idle else 0) and not reader.fill(fd):  # idle: wait for the next message
                 return  # the controller closed the socket
         except OSError:
             return
@@ -229,6 +231,7 @@ def _attempt_env(msg: dict[str, Any]) -> Iterator[None]:
 
 
 _base_env: dict[bytes, bytes] | None = None  # the worker's environment, before any attempt
+_stdio: tuple[int, int] | None = None  # the worker's own stdout and stderr
 _FS = (sys.getfilesystemencoding(), sys.getfilesystemencodeerrors())  # what os.fsencode uses
 _names: dict[str, bytes] = {}  # variable names as bytes: the same few names every attempt
 
@@ -240,7 +243,6 @@ def _name(key: str) -> bytes:
         if len(_names) > 4096:  # names are few; a job inventing new ones each time does not grow this
             _names.clear()
     return out
-_stdio: tuple[int, int] | None = None  # the worker's own stdout and stderr
 
 
 # How attempts' log files are opened and closed, on local and Ray workers alike: through this
