@@ -80,3 +80,33 @@ def test_both_backends_have_them(db_url: str) -> None:
         assert "WHERE" in got["jobs_cancel"] and "cancel_requested" in got["jobs_cancel"].split("WHERE")[1]
     finally:
         store.close()
+
+
+def test_the_hot_path_looks_jobs_up_by_id_however_many_are_runnable(tmp_path: Path) -> None:
+    """Claims, running records and outcomes name their jobs by id. SQLite must find them through
+    the primary key: a plan that walks ``jobs_queue_order`` (every runnable job) made each claim
+    cost as much as the backlog was long."""
+    from tessera.models.states import JobState
+    from tessera.store.records import Claim, End
+
+    store = Store(f"sqlite:///{tmp_path / 'store.db'}")
+    try:
+        singles = store.submit([NewJob(make_spec(command=["true"])) for _ in range(200)])
+        arr = store.submit([NewJob(make_spec(command=["true"], array=ArraySpec.parse("0-3")))])[0]
+        elements = [j.id for j in store.jobs(array_id=arr, limit=10)]
+        seen: list[str] = []
+        raw = store._wconn.connection.driver_connection  # type: ignore[union-attr]  # the hot path's own
+        raw.set_trace_callback(seen.append)  # statements with their values, as SQLite ran them
+        took = store.start([Claim(i, "local", {}) for i in [*singles[:3], elements[0]]], "ctl", 30)
+        store.running([(a.job_id, a.id, 1.0, None, None, None) for a in took[:2]])
+        ends = [End(a.id, a.job_id, "succeeded", JobState.SUCCEEDED, ended_at=2.0) for a in took]
+        assert sorted(store.finish(ends)) == sorted(a.job_id for a in took)
+        raw.set_trace_callback(None)
+        by_id = [q for q in seen if q.lstrip().upper().startswith(("SELECT", "UPDATE"))
+                 and " jobs " in f" {q} " and ("id IN (" in q or "id = " in q)]
+        assert len(by_id) >= 4, seen  # the claim, its array parent, running, the outcomes
+        for q in by_id:
+            plan = _plan(store, q)
+            assert "jobs_queue_order" not in plan and "SCAN jobs" not in plan, (q, plan)
+    finally:
+        store.close()
