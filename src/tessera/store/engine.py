@@ -8,7 +8,7 @@ import os
 import sqlite3
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,7 @@ def make_engine(url: str) -> Engine:
             cur.execute(f"PRAGMA synchronous={sync}")
             cur.execute("PRAGMA busy_timeout=60000")
             cur.execute("PRAGMA temp_store=MEMORY")
+            cur.execute(f"PRAGMA journal_size_limit={WAL_LIMIT}")  # a log started over is trimmed to this
             cur.close()
 
         @event.listens_for(engine, "begin")
@@ -89,31 +90,63 @@ def translated(action: str) -> Iterator[None]:
         ) from e
 
 
+WAL_LIMIT = 64 << 20  # bytes of write-ahead log a controller lets build up (``Checkpointer``)
+
+
 class Checkpointer:
     """Copies SQLite's write-ahead log into the database from a thread of its own, so that the
     commits on the hot path never pay for a checkpoint (two fsyncs every thousand pages or so).
 
-    The writers of the store that runs one set ``wal_autocheckpoint=0``; checkpoints are PASSIVE
-    (they never block a writer or a reader). Durability is unchanged: a commit is in the log.
+    The writers of the store that runs one set ``wal_autocheckpoint=0``; the regular checkpoints
+    are PASSIVE (they never block a writer or a reader). Under steady writes a PASSIVE checkpoint
+    never catches up with the end of the log, and SQLite starts the log over only once one has:
+    the log would grow for as long as the writes go on (some 30 KiB per job). So when it passes
+    ``limit`` bytes, the thread takes the writers' turn (``hold``: the store's write lock, for the
+    writers of this process; SQLite's own lock holds off the others) and runs a RESTART
+    checkpoint, which finishes the copy; the next commit writes from the start of the log again
+    (over the same file: emptying it with TRUNCATE made every later write grow it, measurably
+    slower), and ``journal_size_limit`` trims a file that grew past ``WAL_LIMIT`` back to it.
+    Durability is unchanged: a commit is in the log until the database has it. ``every_s`` None:
+    no thread, the caller runs ``step``.
     """
 
-    def __init__(self, path: str, every_s: float = 0.2) -> None:
-        self.every_s = every_s
+    def __init__(self, path: str, every_s: float | None = 0.2,
+                 hold: Callable[[], contextlib.AbstractContextManager[Any]] | None = None,
+                 limit: int = WAL_LIMIT) -> None:
+        self.limit = limit
+        self.restarts = 0
+        self._wal = path + "-wal"
+        self._hold = hold or contextlib.nullcontext
         self._conn = sqlite3.connect(path, timeout=60, check_same_thread=False, isolation_level=None)
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="tessera-checkpoint", daemon=True)
-        self._thread.start()
+        self._thread: threading.Thread | None = None
+        if every_s is not None:
+            self._thread = threading.Thread(target=self._run, args=(every_s,), name="tessera-checkpoint", daemon=True)
+            self._thread.start()
 
-    def _run(self) -> None:
-        while not self._stop.wait(self.every_s):
+    def _run(self, every_s: float) -> None:
+        while not self._stop.wait(every_s):
             try:
-                self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                self.step()
             except sqlite3.Error as e:  # busy or disk trouble: the next round tries again
                 logger.debug("checkpoint skipped: %s", e)
 
+    def step(self) -> None:
+        """One round: a PASSIVE checkpoint, then a RESTART if the log is still longer than ``limit``."""
+        self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        try:
+            size = os.path.getsize(self._wal)
+        except OSError:
+            return
+        if size > self.limit:
+            with self._hold():  # most of the log was copied just now, outside the turn: this is short
+                busy, _log, _done = self._conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
+            self.restarts += not busy
+
     def close(self) -> None:
         self._stop.set()
-        self._thread.join()
+        if self._thread is not None:
+            self._thread.join()
         with contextlib.suppress(sqlite3.Error):
             self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
         self._conn.close()

@@ -21,7 +21,7 @@ from tessera.models.job import Attempt, Event, Job, parse_ref
 from tessera.models.spec import JobSpec
 from tessera.models.states import TERMINAL, JobState, Reason
 from tessera.store import schema as t
-from tessera.store.engine import Checkpointer, make_engine, translated
+from tessera.store.engine import WAL_LIMIT, Checkpointer, make_engine, translated
 from tessera.store.hot import EVENT, HotWrites, Sql, Tx
 from tessera.store.records import (
     Candidate,
@@ -88,15 +88,16 @@ class Store(HotWrites, StoreWrites):
                 self._wconn = None
         self.engine.dispose()
 
-    def checkpoint_in_background(self) -> None:
-        """SQLite: move WAL checkpoints off this store's commits into a thread (``Checkpointer``).
-        For a long-lived process on the hot path (a controller); a no-op on PostgreSQL."""
+    def checkpoint_in_background(self, every_s: float | None = 0.2, limit: int = WAL_LIMIT) -> None:
+        """SQLite: move WAL checkpoints off this store's commits into a thread (``Checkpointer``,
+        which also keeps the log under ``limit`` bytes). For a long-lived process on the hot path
+        (a controller); a no-op on PostgreSQL."""
         if self.dialect != "sqlite" or self._checkpointer is not None:
             return
         path = self.engine.url.database
         if not path or path == ":memory:":
             return
-        self._checkpointer = Checkpointer(path)
+        self._checkpointer = Checkpointer(path, every_s, hold=lambda: self._wlock, limit=limit)
         with self._wlock:
             if self._wconn is not None:  # the next write connection is made without automatic checkpoints
                 self._wconn.close()
