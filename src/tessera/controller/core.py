@@ -637,6 +637,7 @@ class Controller:
             self._claimed.clear()  # only spares stale offers a failed claim; see _take_offers
         for a in attempts:
             self._claimed.add(a.job_id)
+            self._unwritten.pop(a.job_id, None)  # it no longer waits: no reason to write
             job, own, arr = info[a.job_id]
             p = by_id[a.job_id]
             spec = job.spec
