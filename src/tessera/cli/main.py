@@ -68,7 +68,10 @@ def _mount_workflows() -> None:
 
 
 _mount_workflows()
+from tessera.cli import prune as prune_cli  # noqa: E402 - mounted after the app exists
 from tessera.cli import spot as spot_cli  # noqa: E402 - mounted after the app exists
+
+prune_cli.install(app)
 
 app.add_typer(spot_cli.app, name="spot")
 _state: dict[str, Any] = {"debug": False}

@@ -60,7 +60,7 @@ class _Spent:
     """What a project's attempts up to ``fixed_id`` cost, as far as it can no longer change: the
     ended ones summed in ``usd``, the ones still open then listed in ``open_ids``."""
 
-    rates: tuple[int, float | None]  # which rates it was computed with (a new rate: start over)
+    rates: tuple[int, float | None, float]  # the rates and pruned spend it was computed with (a change: start over)
     fixed_id: int = 0
     usd: float = 0.0
     open_ids: frozenset[int] = frozenset()
@@ -73,16 +73,19 @@ MARGIN_IDS = {"postgresql": 1024}
 
 
 def spent_usd(store: db.Store, project: str, now: float, rates: Sequence[Rate] | None = None) -> float:
-    """What ``project`` has spent: every attempt's cost, open ones until ``now``.
+    """What ``project`` has spent: every attempt's cost, open ones until ``now``, pruned ones included.
 
     Incremental, since it runs at every submit to a project with a budget: an ended attempt's cost
     never changes (its rate is the one in force when it started), so only attempts added since the
     last call and those open then are read again, not the project's whole history. ``rates``: the
     store's rates, when the caller has read them already.
     """
+    from tessera.store.prune import pruned_spend
+
     rates = db.rates(store) if rates is None else rates
     key = (store.url, project)
-    fingerprint = (len(rates), rates[-1].at if rates else None)
+    pruned = pruned_spend(store, project)  # attempts pruned from the store (``store.prune``) still count
+    fingerprint = (len(rates), rates[-1].at if rates else None, pruned)  # a prune since: sum again
     known = _spent.get(key)
     if known is None or known.rates != fingerprint:
         known = _Spent(fingerprint)
@@ -100,7 +103,7 @@ def spent_usd(store: db.Store, project: str, now: float, rates: Sequence[Rate] |
             else:
                 fixed += usd
     _spent[key] = _Spent(fingerprint, fixed_id, fixed, frozenset(still_open))
-    return total
+    return total + pruned
 
 
 def guard(store: db.Store, specs: Sequence[JobSpec], total: Capacity, catalog: cat.Catalog | None = None,

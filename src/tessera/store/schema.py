@@ -466,3 +466,22 @@ def _v8_payloads(conn: Connection) -> None:
 
 
 MIGRATIONS.append(_v8_payloads)
+
+
+# ---------------------------------------------------------------- retention (``store.prune``)
+
+#: What the attempts of pruned jobs cost, per project: budgets add it to the stored attempts' spend.
+pruned_spend = Table(
+    "pruned_spend",
+    metadata,
+    Column("project", String(64), primary_key=True),
+    Column("usd", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+
+def _v9_pruned_spend(conn: Connection) -> None:
+    metadata.create_all(conn, tables=[pruned_spend])
+
+
+MIGRATIONS.append(_v9_pruned_spend)
