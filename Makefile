@@ -74,6 +74,7 @@ lint: setup
 bench: setup
 	$(BIN)/pip install -q -e '.[bench]'
 	$(BIN)/python benchmarks/scheduler.py
+	$(BIN)/python benchmarks/store.py
 	$(BIN)/python benchmarks/kernels.py
 	$(BIN)/python benchmarks/workflows.py
 
