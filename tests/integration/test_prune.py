@@ -112,6 +112,18 @@ def test_old_ended_jobs_go_with_their_history_and_the_rest_stays(store: Store, s
     assert prune(store, settings, 1 * DAY).jobs == 0  # nothing left to prune
 
 
+def test_an_array_goes_only_once_all_its_elements_have_ended(store: Store, settings: Settings) -> None:
+    arr = store.submit([NewJob(make_spec(command=["true"], array=ArraySpec.parse("0-1")))])[0]
+    first, second = (j.id for j in sorted(store.jobs(array_id=arr, limit=10), key=lambda j: j.array_index or 0))
+    _run(store, [first])
+    with store.engine.begin() as conn:  # its own row ended (as a cancel may end it) while an element runs on
+        conn.execute(text("UPDATE jobs SET state = 'cancelled' WHERE id = :a"), {"a": arr})
+    store.start([Claim(second, "local", {})], "ctl", 30)
+    _age(store, [arr], 10)
+    assert prune(store, settings, 1 * DAY).jobs == 0
+    assert _exists(store, arr) and store.job(str(second)).state is JobState.STARTING
+
+
 def test_a_workflow_goes_whole_or_not_at_all(store: Store, settings: Settings) -> None:
     both_old = [_ended(store, 10), _ended(store, 10)]
     mixed = [_ended(store, 10), _ended(store, 0.01)]

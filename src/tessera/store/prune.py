@@ -3,7 +3,8 @@
 The store keeps every job, attempt and event until told otherwise; ``tessera prune --older-than 30d``
 tells it. A job goes only when nothing still needs it:
 
-* it is terminal and ended before the cutoff; an array goes whole, with its elements, or not at all;
+* it is terminal and ended before the cutoff; an array goes whole, with its elements (all ended
+  too), or not at all;
 * no job that has not ended depends on it;
 * it is not a step of a workflow that has a step not prunable itself (a workflow goes whole);
 * no webhook has yet to deliver one of its events.
@@ -103,7 +104,9 @@ def _in(ids: Sequence[int]) -> str:
 
 def _keepers_out(conn: Connection, ids: list[int], cutoff: float, out: Pruned) -> list[int]:
     """``ids`` without the jobs something still needs (see the module's docstring)."""
-    keep: set[int] = set()
+    # an array whose elements have not all ended (its own row may end first: a cancel)
+    keep = {r[0] for r in conn.exec_driver_sql(
+        f"SELECT DISTINCT array_id FROM jobs WHERE array_id IN ({_in(ids)}) AND state NOT IN ({_TERMINAL_SQL})")}
     # a dependent that has not ended (on the job or, for an array, on one of its elements)
     needed = {r[0] for r in conn.exec_driver_sql(
         f"SELECT COALESCE(j.array_id, j.id) FROM deps d JOIN jobs j ON j.id = d.on_job_id "
