@@ -22,6 +22,7 @@ import cloudpickle
 from tessera.config import Settings
 from tessera.controller import daemon
 from tessera.controller.core import Controller
+from tessera.controller.notices import Notices, Watcher
 from tessera.errors import JobFailedError, NotFoundError, TesseraError, WaitTimeoutError
 from tessera.executors.hardware import detect
 from tessera.jobfile import to_spec
@@ -145,14 +146,19 @@ class Client:
         self._sock: socket.socket | None = None
         self._stop = threading.Event()
         self._lock_cm: Any = None
+        self._notices: Notices | None = None
         if embedded is None:
             embedded = daemon.running_pid(self.settings) is None
+        self._watcher: Watcher | None = None
         if embedded:
             self._start_embedded()
-        elif isinstance(self.store, Store):  # a background controller here (not a server): a Ray one's cluster
+        if self._controller is None and isinstance(self.store, Store):
+            # a controller in another process here (not a server): a Ray one's cluster; it tells
+            # this client which jobs ended (``controller.notices``)
             from tessera.executors.factory import submit_capacity
 
             self.total = submit_capacity(self.settings, self.store)
+            self._watcher = Watcher(self._noticed)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -172,12 +178,21 @@ class Client:
             raise
         self.total = executor.capacity()  # what submit checks jobs against: a Ray cluster's, for Ray
         self._controller = Controller(self.settings, self.store, executor)
-        self._controller.on_terminal = self._ended
+        notices = self._notices = Notices()  # for clients in other processes
+        ended = self._ended
+
+        def on_terminal(job_ids: list[int], finished: dict[int, Finished]) -> None:
+            ended(job_ids, finished)
+            if notices.watchers:
+                notices.send(job_ids)
+
+        self._controller.on_terminal = on_terminal
         attach_autoscaler(self._controller)
         self._thread = threading.Thread(target=self._loop, name="tessera-controller", daemon=True)
         self._thread.start()
         # other processes (the CLI, other clients) submit to the store and poke this home's socket
-        self._sock = daemon.listen(self.settings.socket_path, self._controller.poke, self._stop)
+        self._sock = daemon.listen(self.settings.socket_path, self._controller.poke, self._stop,
+                                   on_watch=notices.watch)
 
     def _loop(self) -> None:
         assert self._controller is not None
@@ -196,6 +211,11 @@ class Client:
                     self.settings.socket_path.unlink()
             self._controller.close()
             self._controller = None
+            if self._notices is not None:
+                self._notices.close()
+        if self._watcher is not None:
+            self._watcher.close()
+            self._watcher = None
         if self._lock_cm is not None:
             self._lock_cm.__exit__(None, None, None)
             self._lock_cm = None
@@ -282,8 +302,9 @@ class Client:
         ctl = self._controller
         if ctl is None:
             ids = submit_specs(self.store, specs, self.total, spec_json=spec_json)
+            handles = [JobHandle(self, i, str(i)) for i in ids]  # waiting before the controller can end them
             self._poke(deps=any(s.dependencies for s in specs), cancels=False)
-            return [JobHandle(self, i, str(i)) for i in ids]
+            return handles
         final: list[JobSpec] = []  # the specs as stored: placement and budgets may rewrite them
         if len(specs) == 1 and not specs[0].dependencies and specs[0].array is None:
             # an idle embedded controller claims it in the submit transaction (one transaction less)
@@ -317,7 +338,7 @@ class Client:
             self._controller.poke(deps, cancels)
         else:
             daemon.ensure_running(self.settings)
-            daemon.poke(self.settings)
+            daemon.poke(self.settings, reply_to=self._watcher.address if self._watcher is not None else None)
 
     # ------------------------------------------------------------------ wait and results
 
@@ -327,6 +348,14 @@ class Client:
             if w is None:
                 w = self._waiters[job_id] = _Waiter()
             return w
+
+    def _noticed(self, job_ids: list[int]) -> None:
+        """A controller in another process says these jobs ended: their waiters read the store now."""
+        with self._lock:
+            for j in job_ids:
+                w = self._waiters.get(j)
+                if w is not None:
+                    w.end(None)
 
     def _ended(self, job_ids: list[int], finished: dict[int, Finished]) -> None:
         """Called by the embedded controller after it committed these jobs' ends."""

@@ -82,11 +82,12 @@ def _locked_pid(settings: Settings, fd: int, wait_s: float = 2.0) -> int | None:
         time.sleep(0.01)
 
 
-def poke(settings: Settings) -> None:
-    """Tell the controller to look at the store now (best effort: it also looks periodically)."""
+def poke(settings: Settings, reply_to: str | None = None) -> None:
+    """Tell the controller to look at the store now (best effort: it also looks periodically);
+    ``reply_to``: the address of a ``notices.Watcher`` to tell when jobs end."""
     with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
         s.setblocking(False)
-        s.sendto(b"poke", str(settings.socket_path))
+        s.sendto(b"poke" if reply_to is None else b"poke " + reply_to.encode(), str(settings.socket_path))
 
 
 def ensure_running(settings: Settings, timeout_s: float = 15.0) -> int:
@@ -141,6 +142,7 @@ def serve(settings: Settings) -> int:
     """Run the controller in this process until SIGTERM or SIGINT. Returns an exit code."""
     from tessera.autoscale.apply import attach as attach_autoscaler
     from tessera.controller.core import Controller
+    from tessera.controller.notices import Notices
     from tessera.executors.factory import build
     from tessera.executors.hardware import detect
     from tessera.store import Store
@@ -157,7 +159,9 @@ def serve(settings: Settings) -> int:
         executor = build(settings, detect(settings))
         controller = Controller(settings, store, executor)
         attach_autoscaler(controller)
-        sock = listen(settings.socket_path, controller.poke, stopping)
+        notices = Notices()  # clients in other processes learn which jobs ended (``notices``)
+        controller.on_terminal = lambda ids, _finished: notices.send(ids)
+        sock = listen(settings.socket_path, controller.poke, stopping, on_watch=notices.watch)
         controller.poke()
         try:
             while not stopping.is_set():
@@ -165,14 +169,17 @@ def serve(settings: Settings) -> int:
         finally:
             controller.close()
             sock.close()
+            notices.close()
             with contextlib.suppress(FileNotFoundError):
                 settings.socket_path.unlink()
             store.close()
     return 0
 
 
-def listen(path: Path, on_poke: Callable[[], None], stopping: threading.Event) -> socket.socket:
-    """Call ``on_poke`` for every datagram sent to ``path`` (by ``poke``), until ``stopping``."""
+def listen(path: Path, on_poke: Callable[[], None], stopping: threading.Event,
+           on_watch: Callable[[str], None] | None = None) -> socket.socket:
+    """Call ``on_poke`` for every datagram sent to ``path`` (by ``poke``), until ``stopping``;
+    ``on_watch`` with the reply address a poke names, first."""
     with contextlib.suppress(FileNotFoundError):
         path.unlink()
     s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -182,11 +189,14 @@ def listen(path: Path, on_poke: Callable[[], None], stopping: threading.Event) -
     def loop() -> None:
         while not stopping.is_set():
             try:
-                s.recv(64)
+                msg = s.recv(256)
             except TimeoutError:
                 continue
             except OSError:
                 return
+            if on_watch is not None and msg.startswith(b"poke "):
+                with contextlib.suppress(UnicodeDecodeError):
+                    on_watch(msg[5:].decode())
             on_poke()
 
     threading.Thread(target=loop, name="tessera-poke", daemon=True).start()

@@ -1,0 +1,69 @@
+"""Ended-job notices (``controller.notices``): a client whose controller runs in another process is
+told which jobs ended, instead of finding out by reading the store every 50 ms."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tessera.client import Client
+from tessera.config import Settings
+from tessera.controller import daemon
+from tessera.controller.notices import Notices, Watcher
+from tests.conftest import wait_for
+from tests.fixtures import add
+
+
+@pytest.fixture
+def background(home: Path) -> Iterator[Settings]:
+    s = Settings.load()
+    yield s
+    daemon.stop(s)
+
+
+def test_a_watcher_hears_the_ids_and_a_closed_one_is_forgotten() -> None:
+    heard: list[list[int]] = []
+    got = threading.Event()
+    w = Watcher(lambda ids: (heard.append(ids), got.set()))
+    n = Notices()
+    try:
+        n.watch("/tmp/not-a-watcher.sock")  # only the abstract addresses Watcher makes
+        n.watch(w.address)
+        assert n.watchers == 1
+        n.send(range(5000))  # more ids than one notice carries
+        wait_for(lambda: sum(map(len, heard)) == 5000, 30, "both notices")
+        assert [i for part in heard for i in part] == list(range(5000))
+        w.close()
+        n.send([1])
+        assert n.watchers == 0
+    finally:
+        w.close()
+        n.close()
+
+
+def test_a_client_of_the_background_controller_is_told(background: Settings) -> None:
+    daemon.ensure_running(background)
+    with Client() as c:
+        assert not c.embedded and c._watcher is not None
+        told: list[int] = []
+        w = c._watcher
+        w._on_ended = lambda ids: (told.extend(ids), c._noticed(ids))
+        h = c.submit(add, 2, 3)
+        assert h.result(timeout=60) == 5
+        wait_for(lambda: h.id in told, 30, "the controller's notice")
+
+
+def test_a_client_of_another_clients_embedded_controller_is_told(home: Path) -> None:
+    with Client(embedded=True) as owner:
+        assert owner.embedded
+        with Client() as other:  # the home's controller is the owner's: this one pokes it
+            assert not other.embedded and other._watcher is not None
+            told: list[int] = []
+            w = other._watcher
+            w._on_ended = lambda ids: (told.extend(ids), other._noticed(ids))
+            h = other.submit(add, 20, 22)
+            assert h.result(timeout=60) == 42
+            wait_for(lambda: h.id in told, 30, "the embedded controller's notice")
