@@ -225,20 +225,30 @@ def measure(r: Runner, n_noop: int, n_numpy: int, n_lat: int, captured_mb: float
     return out
 
 
-def daemon_figures() -> dict[str, float]:
-    """tessera's background controller: time to start it, and its memory with two warm workers."""
+def daemon_figures(n_lat: int = 200) -> dict[str, float]:
+    """tessera's background controller: time to start it, its memory with two warm workers, and the
+    submit→result p50 of a client in another process (told of ends by ``controller.notices``)."""
+    from tessera.client import Client
     from tessera.config import Settings
     from tessera.controller import daemon
 
     s = Settings.load(home=tempfile.mkdtemp(prefix="tessera-bench-"), workers=2, cpus=2)
     os.environ["TESSERA_HOME"] = str(s.home)
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (os.environ.get("PYTHONPATH"), _HERE) if p)  # _jobs
     t = time.perf_counter()
     pid = daemon.ensure_running(s)
     start = time.perf_counter() - t
     time.sleep(3)  # let the workers finish importing
     rss = rss_mb([pid])
+    lat = []
+    with Client(home=str(s.home), workers=2, cpus=2) as c:
+        c.submit(noop).result(timeout=60)
+        for _ in range(n_lat):
+            t = time.perf_counter()
+            c.submit(noop).result(timeout=60)
+            lat.append(time.perf_counter() - t)
     daemon.stop(s)
-    return {"start_s": start, "rss_mb": rss}
+    return {"start_s": start, "rss_mb": rss, "p50_ms": pct(lat, 0.5) * 1e3}
 
 
 def array_accept(n: int = 100_000) -> float:
@@ -359,7 +369,8 @@ def main() -> None:
     if "tessera" in rows:
         d = daemon_figures()
         console.print(f"tessera background controller: started in {d['start_s']:.2f} s; "
-                      f"controller + 2 warm workers use {d['rss_mb']:.0f} MiB resident")
+                      f"controller + 2 warm workers use {d['rss_mb']:.0f} MiB resident; "
+                      f"submit→result p50 from a client in another process {d['p50_ms']:.2f} ms")
         console.print(f"tessera accepts a 100,000-element array in {array_accept():.2f} s")
 
 
