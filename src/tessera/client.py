@@ -338,7 +338,8 @@ class Client:
             self._controller.poke(deps, cancels)
         else:
             daemon.ensure_running(self.settings)
-            daemon.poke(self.settings, reply_to=self._watcher.address if self._watcher is not None else None)
+            daemon.poke(self.settings, reply_to=self._watcher.address if self._watcher is not None else None,
+                        deps=deps, cancels=cancels)
 
     # ------------------------------------------------------------------ wait and results
 

@@ -67,3 +67,22 @@ def test_a_client_of_another_clients_embedded_controller_is_told(home: Path) -> 
             h = other.submit(add, 20, 22)
             assert h.result(timeout=60) == 42
             wait_for(lambda: h.id in told, 30, "the embedded controller's notice")
+
+
+def test_a_poke_carries_what_changed_and_where_to_reply(tmp_path: Path) -> None:
+    got: list[tuple[bool, bool]] = []
+    watched: list[str] = []
+    stop = threading.Event()
+    s = Settings.load(home=str(tmp_path / "h"))
+    s.home.mkdir(parents=True)
+    sock = daemon.listen(s.socket_path, lambda deps, cancels: got.append((deps, cancels)), stop,
+                         on_watch=watched.append)
+    try:
+        daemon.poke(s)  # the CLI's: look at everything
+        wait_for(lambda: got == [(True, True)], 30, "the first poke")
+        daemon.poke(s, reply_to="\0tessera-1-ab", deps=False, cancels=False)  # an SDK submit's
+        wait_for(lambda: len(got) == 2, 30, "the second poke")
+        assert got[1] == (False, False) and watched == ["\0tessera-1-ab"]
+    finally:
+        stop.set()
+        sock.close()

@@ -82,12 +82,16 @@ def _locked_pid(settings: Settings, fd: int, wait_s: float = 2.0) -> int | None:
         time.sleep(0.01)
 
 
-def poke(settings: Settings, reply_to: str | None = None) -> None:
-    """Tell the controller to look at the store now (best effort: it also looks periodically);
-    ``reply_to``: the address of a ``notices.Watcher`` to tell when jobs end."""
+def poke(settings: Settings, reply_to: str | None = None, deps: bool = True, cancels: bool = True) -> None:
+    """Tell the controller to look at the store now (best effort: it also looks periodically).
+    ``deps``/``cancels`` False: the caller added no dependency / no cancel request, so the
+    controller need not read those (as ``Controller.poke``); ``reply_to``: the address of a
+    ``notices.Watcher`` to tell when jobs end."""
+    parts = [b"poke", *([] if deps else [b"nodeps"]), *([] if cancels else [b"nocancels"]),
+             *([] if reply_to is None else [reply_to.encode()])]
     with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
         s.setblocking(False)
-        s.sendto(b"poke" if reply_to is None else b"poke " + reply_to.encode(), str(settings.socket_path))
+        s.sendto(b" ".join(parts), str(settings.socket_path))
 
 
 def ensure_running(settings: Settings, timeout_s: float = 15.0) -> int:
@@ -176,10 +180,10 @@ def serve(settings: Settings) -> int:
     return 0
 
 
-def listen(path: Path, on_poke: Callable[[], None], stopping: threading.Event,
+def listen(path: Path, on_poke: Callable[[bool, bool], None], stopping: threading.Event,
            on_watch: Callable[[str], None] | None = None) -> socket.socket:
-    """Call ``on_poke`` for every datagram sent to ``path`` (by ``poke``), until ``stopping``;
-    ``on_watch`` with the reply address a poke names, first."""
+    """Call ``on_poke(deps, cancels)`` for every datagram sent to ``path`` (by ``poke``), until
+    ``stopping``; ``on_watch`` with the reply address a poke names, first."""
     with contextlib.suppress(FileNotFoundError):
         path.unlink()
     s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -194,10 +198,12 @@ def listen(path: Path, on_poke: Callable[[], None], stopping: threading.Event,
                 continue
             except OSError:
                 return
-            if on_watch is not None and msg.startswith(b"poke "):
+            words = msg.split(b" ")
+            address = next((w for w in words[1:] if w.startswith(b"\0")), None)
+            if on_watch is not None and address is not None:
                 with contextlib.suppress(UnicodeDecodeError):
-                    on_watch(msg[5:].decode())
-            on_poke()
+                    on_watch(address.decode())
+            on_poke(b"nodeps" not in words, b"nocancels" not in words)
 
     threading.Thread(target=loop, name="tessera-poke", daemon=True).start()
     return s
