@@ -147,6 +147,7 @@ class Client:
         self._stop = threading.Event()
         self._lock_cm: Any = None
         self._notices: Notices | None = None
+        self._poker: socket.socket | None = None  # see _poke_other
         if embedded is None:
             embedded = daemon.running_pid(self.settings) is None
         self._watcher: Watcher | None = None
@@ -216,6 +217,9 @@ class Client:
         if self._watcher is not None:
             self._watcher.close()
             self._watcher = None
+        if self._poker is not None:
+            self._poker.close()
+            self._poker = None
         if self._lock_cm is not None:
             self._lock_cm.__exit__(None, None, None)
             self._lock_cm = None
@@ -337,9 +341,27 @@ class Client:
         if self._controller is not None:
             self._controller.poke(deps, cancels)
         else:
-            daemon.ensure_running(self.settings)
-            daemon.poke(self.settings, reply_to=self._watcher.address if self._watcher is not None else None,
-                        deps=deps, cancels=cancels)
+            self._poke_other(deps, cancels)
+
+    def _poke_other(self, deps: bool, cancels: bool) -> None:
+        """Poke the controller of another process through one kept socket: the first poke makes sure
+        one runs (``daemon.ensure_running``), and so does a poke that finds none listening (it
+        stopped or died), not every one (checking costs more than a small submit)."""
+        msg = daemon.poke_message(self._watcher.address if self._watcher is not None else None, deps, cancels)
+        path = str(self.settings.socket_path)
+        for attempt in range(2):
+            if self._poker is None or attempt:
+                daemon.ensure_running(self.settings)
+            if self._poker is None:
+                self._poker = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+                self._poker.setblocking(False)
+            try:
+                self._poker.sendto(msg, path)
+                return
+            except (ConnectionRefusedError, FileNotFoundError):
+                continue  # no controller listens: start one, then poke again
+            except OSError:
+                return  # its queue is full: it is busy, and looks at the store anyway
 
     # ------------------------------------------------------------------ wait and results
 

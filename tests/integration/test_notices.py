@@ -86,3 +86,14 @@ def test_a_poke_carries_what_changed_and_where_to_reply(tmp_path: Path) -> None:
     finally:
         stop.set()
         sock.close()
+
+
+def test_a_client_restarts_a_controller_that_stopped(background: Settings) -> None:
+    with Client(embedded=False) as c:
+        assert c.submit(add, 1, 1).result(timeout=60) == 2  # its first poke started one
+        first = daemon.running_pid(background)
+        assert first is not None
+        daemon.stop(background)
+        assert c.submit(add, 2, 2).result(timeout=60) == 4  # the poke found none listening: started again
+        second = daemon.running_pid(background)
+        assert second is not None and second != first

@@ -87,11 +87,15 @@ def poke(settings: Settings, reply_to: str | None = None, deps: bool = True, can
     ``deps``/``cancels`` False: the caller added no dependency / no cancel request, so the
     controller need not read those (as ``Controller.poke``); ``reply_to``: the address of a
     ``notices.Watcher`` to tell when jobs end."""
-    parts = [b"poke", *([] if deps else [b"nodeps"]), *([] if cancels else [b"nocancels"]),
-             *([] if reply_to is None else [reply_to.encode()])]
     with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
         s.setblocking(False)
-        s.sendto(b" ".join(parts), str(settings.socket_path))
+        s.sendto(poke_message(reply_to, deps, cancels), str(settings.socket_path))
+
+
+def poke_message(reply_to: str | None = None, deps: bool = True, cancels: bool = True) -> bytes:
+    """The datagram ``poke`` sends (``listen`` reads it)."""
+    return b" ".join([b"poke", *([] if deps else [b"nodeps"]), *([] if cancels else [b"nocancels"]),
+                      *([] if reply_to is None else [reply_to.encode()])])
 
 
 def ensure_running(settings: Settings, timeout_s: float = 15.0) -> int:
