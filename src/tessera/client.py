@@ -148,9 +148,9 @@ class Client:
         self._lock_cm: Any = None
         self._notices: Notices | None = None
         self._poker: socket.socket | None = None  # see _poke_other
+        self._watcher: Watcher | None = None  # told of ends by a controller in another process
         if embedded is None:
             embedded = daemon.running_pid(self.settings) is None
-        self._watcher: Watcher | None = None
         if embedded:
             self._start_embedded()
         if self._controller is None and isinstance(self.store, Store):

@@ -44,29 +44,27 @@ def test_a_watcher_hears_the_ids_and_a_closed_one_is_forgotten() -> None:
         n.close()
 
 
+def _told_when_it_ends(c: Client, a: int, b: int) -> None:
+    """``c`` (a client of another process's controller) gets ``add(a, b)`` and the notice of its end."""
+    assert not c.embedded and c._watcher is not None
+    told: list[int] = []
+    c._watcher._on_ended = lambda ids: (told.extend(ids), c._noticed(ids))
+    h = c.submit(add, a, b)
+    assert h.result(timeout=60) == a + b
+    wait_for(lambda: h.id in told, 30, "the controller's notice")
+
+
 def test_a_client_of_the_background_controller_is_told(background: Settings) -> None:
     daemon.ensure_running(background)
     with Client() as c:
-        assert not c.embedded and c._watcher is not None
-        told: list[int] = []
-        w = c._watcher
-        w._on_ended = lambda ids: (told.extend(ids), c._noticed(ids))
-        h = c.submit(add, 2, 3)
-        assert h.result(timeout=60) == 5
-        wait_for(lambda: h.id in told, 30, "the controller's notice")
+        _told_when_it_ends(c, 2, 3)
 
 
 def test_a_client_of_another_clients_embedded_controller_is_told(home: Path) -> None:
     with Client(embedded=True) as owner:
         assert owner.embedded
         with Client() as other:  # the home's controller is the owner's: this one pokes it
-            assert not other.embedded and other._watcher is not None
-            told: list[int] = []
-            w = other._watcher
-            w._on_ended = lambda ids: (told.extend(ids), other._noticed(ids))
-            h = other.submit(add, 20, 22)
-            assert h.result(timeout=60) == 42
-            wait_for(lambda: h.id in told, 30, "the embedded controller's notice")
+            _told_when_it_ends(other, 20, 22)
 
 
 def test_a_poke_carries_what_changed_and_where_to_reply(tmp_path: Path) -> None:

@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 import time
 import weakref
-from collections.abc import Collection, Sequence
-from typing import Any
+from collections.abc import Callable, Collection, Sequence
+from typing import Any, TypeVar
 
 from sqlalchemy import and_, select
 
@@ -109,21 +109,48 @@ def set_budget(store: Store, project: str, limit_usd: float, warn_at: float, act
     _budget_cache.pop(store, None)
 
 
-#: Submits read budgets through a short cache (a read costs about as much as a small submit):
-#: a budget set by another process applies to a running client within this many seconds.
+#: Submits read budgets (and what pruned attempts cost) through a short cache (a read costs about
+#: as much as a small submit): a budget set, or a prune run, by another process applies to a
+#: running client within this many seconds.
 BUDGET_CACHE_S = 2.0
 _budget_cache: weakref.WeakKeyDictionary[Store, tuple[float, dict[str, dict[str, Any]]]] = weakref.WeakKeyDictionary()
+_pruned_cache: weakref.WeakKeyDictionary[Store, tuple[float, dict[str, float]]] = weakref.WeakKeyDictionary()
+
+
+_T = TypeVar("_T")
+
+
+def _cached(cache: weakref.WeakKeyDictionary[Store, tuple[float, _T]], store: Store, cached: bool,
+            read: Callable[[], _T]) -> _T:
+    if cached:
+        hit = cache.get(store)
+        if hit is not None and hit[0] > time.monotonic():
+            return hit[1]
+    out = read()
+    cache[store] = (time.monotonic() + BUDGET_CACHE_S, out)
+    return out
 
 
 def budgets(store: Store, cached: bool = False) -> dict[str, dict[str, Any]]:
-    if cached:
-        hit = _budget_cache.get(store)
-        if hit is not None and hit[0] > time.monotonic():
-            return hit[1]
-    with translated("reading budgets"), store.engine.connect() as conn:
-        out = {r.project: dict(r._mapping) for r in conn.execute(select(t.budgets))}
-    _budget_cache[store] = (time.monotonic() + BUDGET_CACHE_S, out)
-    return out
+    def read() -> dict[str, dict[str, Any]]:
+        with translated("reading budgets"), store.engine.connect() as conn:
+            return {r.project: dict(r._mapping) for r in conn.execute(select(t.budgets))}
+
+    return _cached(_budget_cache, store, cached, read)
+
+
+def pruned_usd(store: Store, cached: bool = False) -> dict[str, float]:
+    """What the attempts of pruned jobs cost, per project (``store.prune`` carries it over)."""
+    def read() -> dict[str, float]:
+        with translated("reading pruned spend"), store.engine.connect() as conn:
+            return {r.project: r.usd for r in conn.execute(select(t.pruned_spend))}
+
+    return _cached(_pruned_cache, store, cached, read)
+
+
+def forget_pruned(store: Store) -> None:
+    """This process pruned: its next read of ``pruned_usd`` goes to the store."""
+    _pruned_cache.pop(store, None)
 
 
 def remove_budget(store: Store, project: str) -> None:

@@ -80,11 +80,9 @@ def spent_usd(store: db.Store, project: str, now: float, rates: Sequence[Rate] |
     last call and those open then are read again, not the project's whole history. ``rates``: the
     store's rates, when the caller has read them already.
     """
-    from tessera.store.prune import pruned_spend
-
     rates = db.rates(store) if rates is None else rates
     key = (store.url, project)
-    pruned = pruned_spend(store, project)  # attempts pruned from the store (``store.prune``) still count
+    pruned = db.pruned_usd(store, cached=True).get(project, 0.0)  # pruned attempts (``store.prune``) still count
     fingerprint = (len(rates), rates[-1].at if rates else None, pruned)  # a prune since: sum again
     known = _spent.get(key)
     if known is None or known.rates != fingerprint:

@@ -123,7 +123,7 @@ class HotWrites:
         by_id = {c.job_id: c for c in claims}
         ids = list(by_id)
         # by id, then filtered here: a condition on ``state`` in SQL lets SQLite walk ``jobs_queue_order``
-        # over every runnable job instead (tests/unit/test_query_plans.py)
+        # over every runnable job instead (tests/integration/test_store_indexes.py checks the plans)
         rows = [r[:5] for r in tx.all(
             "SELECT id, attempts, array_id, retries_used, infra_retries_used, state, cancel_requested FROM jobs "
             "WHERE id IN (@)" + self.sql.lock, tuple(ids), len(ids)) if r[5] == "runnable" and not r[6]]

@@ -34,6 +34,7 @@ from tessera.store.engine import translated
 
 if TYPE_CHECKING:
     from tessera.config import Settings
+    from tessera.cost.ledger import Rate
     from tessera.store.sql import Store
 
 _TERMINAL_SQL = ", ".join(f"'{s.value}'" for s in sorted(TERMINAL, key=lambda s: s.value))
@@ -71,9 +72,12 @@ class Pruned:
 def prune(store: Store, settings: Settings, older_than_s: float, dry_run: bool = False,
           now: float | None = None, batch: int = BATCH) -> Pruned:
     """Delete the jobs that ended more than ``older_than_s`` ago and that nothing needs any more."""
+    from tessera.cost import db
+
     now = time.time() if now is None else now
     cutoff = now - older_than_s
     out = Pruned()
+    rates = db.rates(store)  # what pruned attempts cost is priced once, with the rates then in force
     after = 0
     while True:
         with translated("choosing jobs to prune"), store.engine.connect() as conn:
@@ -84,9 +88,10 @@ def prune(store: Store, settings: Settings, older_than_s: float, dry_run: bool =
         if not ids:
             continue
         if dry_run:
-            _count(store, ids, out)
+            _count(store, ids, rates, out)
             continue
-        _delete(store, settings, ids, now, out)
+        _delete(store, settings, ids, rates, now, out)
+        db.forget_pruned(store)
 
 
 def _old_ended(conn: Connection, cutoff: float, after: int, batch: int) -> tuple[list[int], int]:
@@ -143,23 +148,22 @@ def _members(conn: Connection, ids: Sequence[int]) -> list[int]:
         f"SELECT id FROM jobs WHERE array_id IN ({_in(ids)})"))]
 
 
-def _count(store: Store, ids: list[int], out: Pruned) -> None:
+def _count(store: Store, ids: list[int], rates: Sequence[Rate], out: Pruned) -> None:
     with translated("counting jobs to prune"), store.engine.connect() as conn:
         every = _members(conn, ids)
         out.jobs += len(ids)
         out.elements += len(every) - len(ids)
         out.attempts += conn.exec_driver_sql(f"SELECT COUNT(*) FROM attempts WHERE job_id IN ({_in(every)})").scalar()
         out.events += conn.exec_driver_sql(f"SELECT COUNT(*) FROM events WHERE job_id IN ({_in(every)})").scalar()
-    for project, usd in _spend(store, ids).items():
+    for project, usd in _spend(store, ids, rates).items():
         out.spend_usd[project] = out.spend_usd.get(project, 0.0) + usd
 
 
-def _spend(store: Store, ids: list[int]) -> dict[str, float]:
+def _spend(store: Store, ids: list[int], rates: Sequence[Rate]) -> dict[str, float]:
     """What the jobs' attempts cost, per project (the ledger's own arithmetic)."""
     from tessera.cost import db
     from tessera.cost.ledger import attempt_cost
 
-    rates = db.rates(store)
     now = time.time()  # unused for ended attempts (their cost is fixed); they all have ended
     out: dict[str, float] = {}
     for row in db.attempt_rows(store, job_ids=ids):
@@ -169,8 +173,9 @@ def _spend(store: Store, ids: list[int]) -> dict[str, float]:
     return out
 
 
-def _delete(store: Store, settings: Settings, ids: list[int], now: float, out: Pruned) -> None:
-    spend = _spend(store, ids)  # read first: ended jobs do not change, and a read needs no write lock
+def _delete(store: Store, settings: Settings, ids: list[int], rates: Sequence[Rate], now: float,
+            out: Pruned) -> None:
+    spend = _spend(store, ids, rates)  # read first: ended jobs do not change, and a read needs no write lock
     with translated("pruning jobs"), store._write() as conn:
         every = _members(conn, ids)
         inn = _in(every)
@@ -248,9 +253,3 @@ def _remove_files(settings: Settings, ids: Iterable[int], logs: Sequence[Any], o
                     pass
         shutil.rmtree(folder, ignore_errors=True)
 
-
-def pruned_spend(store: Store, project: str) -> float:
-    """What the project's pruned attempts cost (0 if none was pruned)."""
-    with translated("reading pruned spend"), store.engine.connect() as conn:
-        got = conn.execute(text("SELECT usd FROM pruned_spend WHERE project = :p"), {"p": project}).scalar()
-    return float(got or 0.0)
