@@ -1,8 +1,8 @@
 """The controller's write-ahead log stays bounded under steady writes (``store.engine.Checkpointer``).
 
 PASSIVE checkpoints alone never catch up with a log that is written to all the time, and SQLite
-starts a log over only once one has: the log grew by some 30 KiB per job for as long as jobs came
-(650 MiB over 20,000 one-by-one submissions), and the file stayed that large afterwards.
+starts a log over only once one has: the log grew for as long as jobs came (682 MiB over 20,000
+one-by-one submissions, ``benchmarks/store.py``), and the file stayed that large afterwards.
 """
 
 from __future__ import annotations

@@ -100,12 +100,13 @@ class Checkpointer:
     The writers of the store that runs one set ``wal_autocheckpoint=0``; the regular checkpoints
     are PASSIVE (they never block a writer or a reader). Under steady writes a PASSIVE checkpoint
     never catches up with the end of the log, and SQLite starts the log over only once one has:
-    the log would grow for as long as the writes go on (some 30 KiB per job). So when it passes
-    ``limit`` bytes, the thread takes the writers' turn (``hold``: the store's write lock, for the
-    writers of this process; SQLite's own lock holds off the others) and runs a RESTART
-    checkpoint, which finishes the copy; the next commit writes from the start of the log again
-    (over the same file: emptying it with TRUNCATE made every later write grow it, measurably
-    slower), and ``journal_size_limit`` trims a file that grew past ``WAL_LIMIT`` back to it.
+    the log would grow for as long as the writes go on (682 MiB over 20,000 one-by-one jobs,
+    ``benchmarks/store.py``). So when it passes ``limit`` bytes, the thread takes the writers'
+    turn (``hold``: the store's write lock, for the writers of this process; SQLite's own lock
+    holds off the others) and runs a RESTART checkpoint, which finishes the copy; the next commit
+    writes from the start of the log again, over the same file (TRUNCATE would empty it, for every
+    later write to grow it again), and ``journal_size_limit`` trims a file that grew past
+    ``WAL_LIMIT`` back to it.
     Durability is unchanged: a commit is in the log until the database has it. ``every_s`` None:
     no thread, the caller runs ``step``.
     """
