@@ -225,9 +225,10 @@ def measure(r: Runner, n_noop: int, n_numpy: int, n_lat: int, captured_mb: float
     return out
 
 
-def daemon_figures(n_lat: int = 200) -> dict[str, float]:
+def daemon_figures(n_lat: int = 200, n_noop: int = 20000) -> dict[str, float]:
     """tessera's background controller: time to start it, its memory with two warm workers, and the
-    submit→result p50 of a client in another process (told of ends by ``controller.notices``)."""
+    submit→result p50 and one-by-one no-op throughput of a client in another process (told of ends
+    by ``controller.notices``)."""
     from tessera.client import Client
     from tessera.config import Settings
     from tessera.controller import daemon
@@ -247,8 +248,12 @@ def daemon_figures(n_lat: int = 200) -> dict[str, float]:
             t = time.perf_counter()
             c.submit(noop).result(timeout=60)
             lat.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        for f in [c.submit(noop) for _ in range(n_noop)]:
+            f.result(timeout=600)
+        per_s = n_noop / (time.perf_counter() - t)
     daemon.stop(s)
-    return {"start_s": start, "rss_mb": rss, "p50_ms": pct(lat, 0.5) * 1e3}
+    return {"start_s": start, "rss_mb": rss, "p50_ms": pct(lat, 0.5) * 1e3, "per_s": per_s}
 
 
 def array_accept(n: int = 100_000) -> float:
@@ -322,6 +327,7 @@ def main() -> None:
     ap.add_argument("--captured-mb", type=float, default=10, help="size of the array the captured-map function holds")
     ap.add_argument("--captured", type=int, default=1000, help="elements of the captured-map (0: skip it)")
     ap.add_argument("--only", default="")
+    ap.add_argument("--daemon", action="store_true", help="only the background controller's figures")
     ap.add_argument("--breakdown", type=int, default=0, metavar="N",
                     help="only print tessera's CPU time per job (N no-op jobs one by one), by thread")
     args = ap.parse_args()
@@ -332,6 +338,11 @@ def main() -> None:
                       f"submitting thread {d['submitter_us']:.0f} µs, controller thread {d['controller_us']:.0f} µs, "
                       f"two workers {d['workers_us']:.0f} µs; a bare durable submit (no controller) "
                       f"takes {d['bare_submit_us']:.0f} µs")
+        return
+    if args.daemon:
+        d = daemon_figures(n_noop=args.noop)
+        console.print(f"tessera background controller: started in {d['start_s']:.2f} s, {d['rss_mb']:.0f} MiB; "
+                      f"client p50 {d['p50_ms']:.2f} ms, {args.noop} no-op one by one {d['per_s']:.0f}/s")
         return
     runners: list[Runner] = [Tessera(), Pool()]
     for cls, mod in ((Dask, "distributed"), (Ray, "ray")):
@@ -367,10 +378,11 @@ def main() -> None:
         t.add_row(name, *(fmt.format(m[k]) for k, _, fmt in cols))
     console.print(t)
     if "tessera" in rows:
-        d = daemon_figures()
+        d = daemon_figures(n_noop=args.noop)
         console.print(f"tessera background controller: started in {d['start_s']:.2f} s; "
                       f"controller + 2 warm workers use {d['rss_mb']:.0f} MiB resident; "
-                      f"submit→result p50 from a client in another process {d['p50_ms']:.2f} ms")
+                      f"a client in another process: submit→result p50 {d['p50_ms']:.2f} ms, "
+                      f"{args.noop} no-op jobs one by one at {d['per_s']:.0f}/s")
         console.print(f"tessera accepts a 100,000-element array in {array_accept():.2f} s")
 
 

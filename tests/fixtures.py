@@ -95,3 +95,13 @@ def say(text: str) -> str:
     print(text)
     print(text, file=sys.stderr)
     return text
+
+
+def until_exists(path: str, timeout_s: float = 120.0) -> bool:
+    """Return once ``path`` exists (a test lets the job end when it is ready for the end)."""
+    deadline = time.monotonic() + timeout_s
+    while not os.path.exists(path):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True

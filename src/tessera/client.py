@@ -21,7 +21,7 @@ import cloudpickle
 
 from tessera.config import Settings
 from tessera.controller import daemon
-from tessera.controller.core import Controller
+from tessera.controller.core import HELD_RESULT_MAX, Controller
 from tessera.controller.notices import Notices, Watcher
 from tessera.errors import JobFailedError, NotFoundError, TesseraError, WaitTimeoutError
 from tessera.executors.hardware import detect
@@ -373,12 +373,20 @@ class Client:
             return w
 
     def _noticed(self, job_ids: list[int]) -> None:
-        """A controller in another process says these jobs ended: their waiters read the store now."""
+        """A controller in another process says these jobs ended: the outcomes of those someone holds
+        a handle to are read in one go and handed to their waiters (large results are read by the
+        waiter itself, if it asks). A notice is only a hint: what the store says is what counts."""
         with self._lock:
-            for j in job_ids:
+            wanted = [j for j in job_ids if j in self._waiters]
+        try:
+            got = self.store.outcomes(wanted, HELD_RESULT_MAX) if wanted else {}
+        except TesseraError:
+            got = {}  # the waiters read it themselves
+        with self._lock:
+            for j in wanted:
                 w = self._waiters.get(j)
                 if w is not None:
-                    w.end(None)
+                    w.end(got.get(j))
 
     def _ended(self, job_ids: list[int], finished: dict[int, Finished]) -> None:
         """Called by the embedded controller after it committed these jobs' ends."""

@@ -11,10 +11,10 @@ import pytest
 
 from tessera.client import Client
 from tessera.config import Settings
-from tessera.controller import daemon
+from tessera.controller import daemon, notices
 from tessera.controller.notices import Notices, Watcher
 from tests.conftest import wait_for
-from tests.fixtures import add
+from tests.fixtures import add, until_exists
 
 
 @pytest.fixture
@@ -95,3 +95,34 @@ def test_a_client_restarts_a_controller_that_stopped(background: Settings) -> No
         assert c.submit(add, 2, 2).result(timeout=60) == 4  # the poke found none listening: started again
         second = daemon.running_pid(background)
         assert second is not None and second != first
+
+
+def test_a_notice_hands_the_outcomes_over_read_in_one_go(background: Settings) -> None:
+    daemon.ensure_running(background)
+    with Client() as c:
+        hs = [c.submit(add, i, i) for i in range(5)]
+        wait_for(lambda: all(h._waiter.ended for h in hs), 60, "the notices")
+        reads: list[int] = []
+        c.store.finished = lambda job_id: reads.append(job_id)  # type: ignore[method-assign,assignment,return-value]
+        assert [h.result(timeout=60) for h in hs] == [0, 2, 4, 6, 8]
+        assert reads == []  # each waiter held its outcome: no read per job
+
+
+def test_a_waiter_outside_any_client_is_told_of_the_jobs_it_watches(home: Path, tmp_path: Path) -> None:
+    """``tessera wait``'s way: a ``Watcher`` named in one poke; an end it does not watch wakes nothing."""
+    with Client(embedded=True) as owner:
+        s = owner.settings
+        go = tmp_path / "go"
+        watched, other = owner.submit(until_exists, str(go)), owner.submit(add, 1, 2)
+        assert other.result(timeout=60) == 3
+        with notices.watching(s, [watched.id]) as (ended, told):
+            assert told
+            assert owner._notices is not None
+            wait_for(lambda: owner._notices.watchers == 1, 30, "the watcher's poke")  # type: ignore[union-attr]
+            assert owner.submit(add, 2, 2).result(timeout=60) == 4
+            assert not ended.is_set()  # someone else's job ended
+            go.touch()
+            assert ended.wait(60)
+        assert watched.result(timeout=60) is True
+    with notices.watching(s, [1]) as (_ended, told):
+        assert not told  # no controller runs here: the caller polls

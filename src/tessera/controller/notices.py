@@ -16,7 +16,11 @@ import os
 import secrets
 import socket
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tessera.config import Settings
 
 PREFIX = b"ended "
 IDS_PER_NOTICE = 4096  # ~40 KB: well under a Unix datagram's default limit
@@ -97,3 +101,28 @@ class Watcher:
             self._sock.shutdown(socket.SHUT_RDWR)
         self._sock.close()
         self._thread.join(timeout=1.0)
+
+
+@contextlib.contextmanager
+def watching(settings: Settings, job_ids: Iterable[int]) -> Iterator[tuple[threading.Event, bool]]:
+    """``(event, told)``: the event is set when this home's controller says one of ``job_ids`` ended;
+    ``told`` is False where no controller runs here to say so (the caller polls). For a waiter
+    outside any client (``tessera wait``): a ``Watcher`` named in one poke."""
+    from tessera.controller import daemon
+
+    wanted = set(job_ids)
+    event = threading.Event()
+    if daemon.running_pid(settings) is None:
+        yield event, False
+        return
+
+    def ended(ids: list[int]) -> None:
+        if wanted.intersection(ids):
+            event.set()
+
+    watcher = Watcher(ended)
+    try:
+        daemon.poke(settings, reply_to=watcher.address, deps=False, cancels=False)
+        yield event, True
+    finally:
+        watcher.close()

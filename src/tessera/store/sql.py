@@ -21,7 +21,7 @@ from tessera.models.job import Attempt, Event, Job, parse_ref
 from tessera.models.spec import JobSpec
 from tessera.models.states import TERMINAL, JobState, Reason
 from tessera.store import schema as t
-from tessera.store.engine import WAL_LIMIT, Checkpointer, make_engine, translated
+from tessera.store.engine import WAL_LIMIT, Checkpointer, WriterLock, make_engine, translated
 from tessera.store.hot import EVENT, HotWrites, Sql, Tx
 from tessera.store.records import (
     Candidate,
@@ -45,7 +45,13 @@ _INSERT_PAYLOAD = "INSERT INTO payloads (job_id, data) VALUES (?,?)"
 _WITH_PAYLOAD = "jobs j LEFT JOIN payloads p ON p.job_id = j.id"
 _PAYLOAD = f"SELECT COALESCE(j.payload, p.data), j.array_id FROM {_WITH_PAYLOAD} WHERE j.id = ?"  # and its array
 _EVENTS = {n: EVENT + ",(?,?,?,?,?,?)" * (n - 1) for n in (2, 3)}  # a job's creation events in one statement
+PARSED_TEXT_MAX = 4096  # longer stored specs (large JSON arguments) are parsed each time, not kept
 _ACTIVE = [JobState.STARTING.value, JobState.RUNNING.value]
+
+
+def _bytes(data: Any) -> bytes | None:
+    """A BLOB as bytes (psycopg returns ``memoryview``)."""
+    return None if data is None else bytes(data)
 
 
 def _split(payload: bytes | None) -> tuple[bytes | None, bytes | None]:
@@ -64,7 +70,8 @@ class Store(HotWrites, StoreWrites):
         self.engine = make_engine(url)
         self.dialect = self.engine.dialect.name
         self.sql = Sql(self.dialect)
-        self._specs: dict[int, JobSpec] = {}
+        self._specs: dict[int, JobSpec] = {}  # by job (or array) id
+        self._parsed: dict[tuple[str, str], JobSpec] = {}  # by stored text (``_parse_spec``)
         self._array_payloads: dict[int, bytes | None] = {}
         # SQLite has one writer at a time: threads of this process take turns here rather than in
         # SQLite's busy handler (which sleeps in steps of milliseconds), on one kept connection.
@@ -73,6 +80,11 @@ class Store(HotWrites, StoreWrites):
         self._wdepth = 0
         self._checkpointer: Checkpointer | None = None
         self._queues: set[str] = set()  # queue names seen (queues are never deleted)
+        path = self.engine.url.database if self.dialect == "sqlite" else None
+        # ... and the processes sharing the file take turns at ``WriterLock``, one transaction each
+        self._xlock = WriterLock(path) if path and path != ":memory:" else None
+        self._readers = threading.local()  # ``_hot_read``: one kept driver connection per thread
+        self._kept: list[Any] = []
         with translated("migrating the schema"), self._write() as conn:
             t.migrate(conn)
             if conn.execute(select(t.queues.c.name).where(t.queues.c.name == "default")).first() is None:
@@ -86,6 +98,12 @@ class Store(HotWrites, StoreWrites):
             if self._wconn is not None:
                 self._wconn.close()
                 self._wconn = None
+            if self._xlock is not None:
+                self._xlock.close()
+        for raw in self._kept:
+            with contextlib.suppress(Exception):
+                raw.close()
+        self._kept.clear()
         self.engine.dispose()
 
     def checkpoint_in_background(self, every_s: float | None = 0.2, limit: int = WAL_LIMIT) -> None:
@@ -142,7 +160,7 @@ class Store(HotWrites, StoreWrites):
             conn = self._wconn
             self._wdepth += 1
             try:
-                with conn.begin():
+                with self._held(), conn.begin():
                     yield conn
             except BaseException:
                 self._wconn = None  # do not reuse a connection that failed mid-transaction
@@ -168,16 +186,40 @@ class Store(HotWrites, StoreWrites):
                 cur = raw.cursor()
                 self._wdepth += 1
                 try:
-                    cur.execute("BEGIN IMMEDIATE")
-                    yield Tx(cur, self.sql)
-                    raw.commit()
-                except BaseException:
-                    with contextlib.suppress(Exception):
-                        raw.rollback()
-                    raise
+                    with self._held():
+                        cur.execute("BEGIN IMMEDIATE")
+                        try:
+                            yield Tx(cur, self.sql)
+                            raw.commit()
+                        except BaseException:
+                            with contextlib.suppress(Exception):
+                                raw.rollback()
+                            raise
                 finally:
                     self._wdepth -= 1
                     cur.close()
+
+    def _held(self) -> contextlib.AbstractContextManager[None]:
+        return self._xlock.held() if self._xlock is not None else contextlib.nullcontext()
+
+    @contextlib.contextmanager
+    def _hot_read(self) -> Iterator[Any]:
+        """A driver-level cursor for a small read on the hot path (SQLAlchemy's connection and
+        transaction cost more than the read). SQLite: each thread keeps one connection, in
+        autocommit mode, so each statement reads its own snapshot; PostgreSQL: a pooled one."""
+        if self.dialect != "sqlite":
+            with self._read() as conn:
+                yield conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+            return
+        raw = getattr(self._readers, "raw", None)
+        if raw is None:
+            raw = self._readers.raw = self.engine.raw_connection()
+            self._kept.append(raw)
+        cur = raw.driver_connection.cursor()
+        try:
+            yield cur
+        finally:
+            cur.close()
 
     @contextlib.contextmanager
     def _read(self) -> Iterator[Connection]:
@@ -336,10 +378,22 @@ class Store(HotWrites, StoreWrites):
             text = m["spec"]
             if text is None:
                 text = conn.execute(select(t.jobs.c.spec).where(t.jobs.c.id == key)).scalar_one()
-            spec = JobSpec.model_validate_json(text) if m["kind"] != "pickle" else _pickle_spec(text)
+            spec = self._parse_spec(m["kind"], text)
             if len(self._specs) > 4096:
                 self._specs.clear()
             self._specs[key] = spec
+        return spec
+
+    def _parse_spec(self, kind: str, text: str) -> JobSpec:
+        """A stored spec, parsed once per distinct text: jobs submitted alike (a loop of SDK submits,
+        one command submitted again) share one ``JobSpec`` (frozen). Long texts are not kept."""
+        spec = self._parsed.get((kind, text))
+        if spec is None:
+            spec = JobSpec.model_validate_json(text) if kind != "pickle" else _pickle_spec(text)
+            if len(text) <= PARSED_TEXT_MAX:
+                if len(self._parsed) >= 1024:
+                    self._parsed.clear()
+                self._parsed[(kind, text)] = spec
         return spec
 
     def job(self, ref: str | int) -> Job:
@@ -396,7 +450,7 @@ class Store(HotWrites, StoreWrites):
                     got = tx.one("SELECT spec FROM jobs WHERE id = ?", (key,))
                     assert got is not None
                     spec_text = got[0]
-                spec = JobSpec.model_validate_json(spec_text) if kind != "pickle" else _pickle_spec(spec_text)
+                spec = self._parse_spec(kind, spec_text)
                 if len(self._specs) > 4096:
                     self._specs.clear()
                 self._specs[key] = spec
@@ -416,11 +470,25 @@ class Store(HotWrites, StoreWrites):
 
     def finished(self, job_id: int) -> Finished | None:
         """A job's state with its committed result, in one read: (state, encoding, data, error)."""
-        with translated("reading a job's outcome"), self._read() as conn:
-            r = conn.exec_driver_sql(self.sql(
+        with translated("reading a job's outcome"), self._hot_read() as cur:
+            cur.execute(self.sql(
                 "SELECT j.state, r.encoding, r.data, r.error FROM jobs j LEFT JOIN results r ON r.job_id = j.id "
-                "WHERE j.id = ?"), (job_id,)).first()
-            return None if r is None else (JobState(r[0]), r[1], r[2], r[3])
+                "WHERE j.id = ?"), (job_id,))
+            r = cur.fetchone()
+            return None if r is None else (JobState(r[0]), r[1], _bytes(r[2]), r[3])
+
+    def outcomes(self, job_ids: Sequence[int], max_bytes: int) -> dict[int, Finished]:
+        """The committed outcomes of those of these jobs that ended with a result of at most
+        ``max_bytes`` (or none), in one read: what a client hands its waiters when told they ended."""
+        ids = list(job_ids)
+        if not ids:
+            return {}
+        with translated("reading outcomes"), self._hot_read() as cur:
+            cur.execute(self.sql(
+                "SELECT j.id, j.state, r.encoding, r.data, r.error FROM jobs j LEFT JOIN results r ON r.job_id = j.id "
+                "WHERE j.id IN (@) AND (r.data IS NULL OR length(r.data) <= ?)", len(ids)), (*ids, max_bytes))
+            return {r[0]: (JobState(r[1]), r[2], _bytes(r[3]), r[4]) for r in cur.fetchall()
+                    if r[1] in _TERMINAL}
 
     def has_deps(self) -> bool:
         """Whether any job has a dependency at all (lets the controller skip dependency reads)."""
