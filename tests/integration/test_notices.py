@@ -126,3 +126,32 @@ def test_a_waiter_outside_any_client_is_told_of_the_jobs_it_watches(home: Path, 
         assert watched.result(timeout=60) is True
     with notices.watching(s, [1]) as (_ended, told):
         assert not told  # no controller runs here: the caller polls
+
+
+def test_pokes_that_came_together_make_one_call(tmp_path: Path) -> None:
+    got: list[tuple[bool, bool]] = []
+    watched: list[str] = []
+    gate = threading.Event()
+    stop = threading.Event()
+    s = Settings.load(home=str(tmp_path / "h"))
+    s.home.mkdir(parents=True)
+
+    def on_poke(deps: bool, cancels: bool) -> None:
+        got.append((deps, cancels))
+        gate.wait(30)  # the listener is busy with the first poke while the next ones arrive
+
+    sock = daemon.listen(s.socket_path, on_poke, stop, on_watch=watched.append)
+    try:
+        daemon.poke(s, deps=False, cancels=False)
+        wait_for(lambda: len(got) == 1, 30, "the first poke")
+        for _ in range(3):
+            daemon.poke(s, reply_to="\0tessera-1-ab", deps=False, cancels=False)
+        daemon.poke(s, reply_to="\0tessera-2-cd", deps=True, cancels=False)
+        gate.set()
+        wait_for(lambda: len(got) == 2, 30, "the other pokes")
+        assert got == [(False, False), (True, False)]  # one call; one of them added a dependency
+        assert sorted(watched) == ["\0tessera-1-ab", "\0tessera-2-cd"]  # each address once
+    finally:
+        stop.set()
+        gate.set()
+        sock.close()

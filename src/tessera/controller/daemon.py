@@ -10,6 +10,7 @@ import contextlib
 import fcntl
 import logging
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -186,28 +187,43 @@ def serve(settings: Settings) -> int:
 
 def listen(path: Path, on_poke: Callable[[bool, bool], None], stopping: threading.Event,
            on_watch: Callable[[str], None] | None = None) -> socket.socket:
-    """Call ``on_poke(deps, cancels)`` for every datagram sent to ``path`` (by ``poke``), until
-    ``stopping``; ``on_watch`` with the reply address a poke names, first."""
+    """Call ``on_poke(deps, cancels)`` for the datagrams sent to ``path`` (by ``poke``), until
+    ``stopping``; ``on_watch`` with the reply addresses they name, first. Pokes that arrived
+    together make one call (what any of them says changed), as they need one look at the store."""
     with contextlib.suppress(FileNotFoundError):
         path.unlink()
     s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     s.bind(str(path))
-    s.settimeout(0.5)
+    s.setblocking(False)
+    ready = select.poll()
+    ready.register(s, select.POLLIN)
 
     def loop() -> None:
         while not stopping.is_set():
+            msgs: list[bytes] = []
             try:
-                msg = s.recv(256)
-            except TimeoutError:
-                continue
+                if not ready.poll(500):
+                    continue
+                while len(msgs) < 1024:  # every poke that came meanwhile: one look at the store for all
+                    msgs.append(s.recv(256))
+            except BlockingIOError:  # all read
+                pass
             except OSError:
                 return
-            words = msg.split(b" ")
-            address = next((w for w in words[1:] if w.startswith(b"\0")), None)
-            if on_watch is not None and address is not None:
-                with contextlib.suppress(UnicodeDecodeError):
-                    on_watch(address.decode())
-            on_poke(b"nodeps" not in words, b"nocancels" not in words)
+            if not msgs:
+                continue
+            deps = cancels = False
+            addresses: set[bytes] = set()
+            for msg in msgs:
+                words = msg.split(b" ")
+                addresses.update(w for w in words[1:] if w.startswith(b"\0"))
+                deps |= b"nodeps" not in words
+                cancels |= b"nocancels" not in words
+            if on_watch is not None:
+                for address in addresses:
+                    with contextlib.suppress(UnicodeDecodeError):
+                        on_watch(address.decode())
+            on_poke(deps, cancels)
 
     threading.Thread(target=loop, name="tessera-poke", daemon=True).start()
     return s

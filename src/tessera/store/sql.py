@@ -538,12 +538,12 @@ class Store(HotWrites, StoreWrites):
     def candidates(self, limit: int) -> list[Candidate]:
         """Runnable jobs in scheduling order: queue priority, job priority, then submission."""
         q = self.sql
-        with translated("reading runnable jobs"), self._read() as conn:
-            rows = conn.exec_driver_sql(q(
+        with translated("reading runnable jobs"), self._hot_read() as cur:
+            cur.execute(q(
                 "SELECT id, queue_priority, priority, cpus, memory_mb, gpus, timeout_s, array_id, kind, queue FROM jobs "
                 "WHERE state = 'runnable' AND is_array = ? ORDER BY queue_priority DESC, priority DESC, id LIMIT ?"),
-                (False, limit)).all()
-            return [Candidate(*r) for r in rows]
+                (False, limit))
+            return [Candidate(*r) for r in cur.fetchall()]
 
     def array_limits(self, array_ids: Iterable[int]) -> dict[int, tuple[int | None, int | None, int]]:
         """For arrays: (max_running, max_failures, failed so far)."""
