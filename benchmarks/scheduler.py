@@ -256,6 +256,13 @@ def daemon_figures(n_lat: int = 200, n_noop: int = 20000) -> dict[str, float]:
     return {"start_s": start, "rss_mb": rss, "p50_ms": pct(lat, 0.5) * 1e3, "per_s": per_s}
 
 
+def daemon_line(d: dict[str, float], n_noop: int) -> str:
+    return (f"tessera background controller: started in {d['start_s']:.2f} s; "
+            f"controller + 2 warm workers use {d['rss_mb']:.0f} MiB resident; "
+            f"a client in another process: submit→result p50 {d['p50_ms']:.2f} ms, "
+            f"{n_noop} no-op jobs one by one at {d['per_s']:.0f}/s")
+
+
 def array_accept(n: int = 100_000) -> float:
     """Seconds to validate and durably commit one array of ``n`` elements (SQLite, default settings)."""
     from tessera.config import Settings
@@ -340,9 +347,7 @@ def main() -> None:
                       f"takes {d['bare_submit_us']:.0f} µs")
         return
     if args.daemon:
-        d = daemon_figures(n_noop=args.noop)
-        console.print(f"tessera background controller: started in {d['start_s']:.2f} s, {d['rss_mb']:.0f} MiB; "
-                      f"client p50 {d['p50_ms']:.2f} ms, {args.noop} no-op one by one {d['per_s']:.0f}/s")
+        console.print(daemon_line(daemon_figures(n_noop=args.noop), args.noop))
         return
     runners: list[Runner] = [Tessera(), Pool()]
     for cls, mod in ((Dask, "distributed"), (Ray, "ray")):
@@ -378,11 +383,7 @@ def main() -> None:
         t.add_row(name, *(fmt.format(m[k]) for k, _, fmt in cols))
     console.print(t)
     if "tessera" in rows:
-        d = daemon_figures(n_noop=args.noop)
-        console.print(f"tessera background controller: started in {d['start_s']:.2f} s; "
-                      f"controller + 2 warm workers use {d['rss_mb']:.0f} MiB resident; "
-                      f"a client in another process: submit→result p50 {d['p50_ms']:.2f} ms, "
-                      f"{args.noop} no-op jobs one by one at {d['per_s']:.0f}/s")
+        console.print(daemon_line(daemon_figures(n_noop=args.noop), args.noop))
         console.print(f"tessera accepts a 100,000-element array in {array_accept():.2f} s")
 
 

@@ -9,7 +9,6 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -429,7 +428,8 @@ def wait(
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
     # told by the controller when one ends (``notices``); a look every 0.25 s all the same, since
     # a notice may be lost, and every 50 ms where nothing can tell (a server's store, no controller)
-    with notices.watching(s, ids) if isinstance(store, Store) else _untold() as (ended, told):
+    untold = contextlib.nullcontext((threading.Event(), False))
+    with notices.watching(s, ids) if isinstance(store, Store) else untold as (ended, told):
         while True:
             jobs = _states(store, ids)
             if all(j.state in TERMINAL for j in jobs):
@@ -457,11 +457,6 @@ def _states(store: Store | RemoteStore, ids: list[int]) -> list[Job]:
     if gone:
         raise NotFoundError(f"job {gone[0]} is no longer in the store", "it was pruned (`tessera prune`)")
     return [got[i] for i in ids]
-
-
-@contextlib.contextmanager
-def _untold() -> Iterator[tuple[threading.Event, bool]]:
-    yield threading.Event(), False
 
 
 @app.command()

@@ -17,10 +17,9 @@ import secrets
 import socket
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from tessera.config import Settings
+from tessera.config import Settings
+from tessera.controller import daemon
 
 PREFIX = b"ended "
 IDS_PER_NOTICE = 4096  # ~40 KB: well under a Unix datagram's default limit
@@ -108,8 +107,6 @@ def watching(settings: Settings, job_ids: Iterable[int]) -> Iterator[tuple[threa
     """``(event, told)``: the event is set when this home's controller says one of ``job_ids`` ended;
     ``told`` is False where no controller runs here to say so (the caller polls). For a waiter
     outside any client (``tessera wait``): a ``Watcher`` named in one poke."""
-    from tessera.controller import daemon
-
     wanted = set(job_ids)
     event = threading.Event()
     if daemon.running_pid(settings) is None:

@@ -83,8 +83,6 @@ class Store(HotWrites, StoreWrites):
         path = self.engine.url.database if self.dialect == "sqlite" else None
         # ... and the processes sharing the file take turns at ``WriterLock``, one transaction each
         self._xlock = WriterLock(path) if path and path != ":memory:" else None
-        self._readers = threading.local()  # ``_hot_read``: one kept driver connection per thread
-        self._kept: list[Any] = []
         with translated("migrating the schema"), self._write() as conn:
             t.migrate(conn)
             if conn.execute(select(t.queues.c.name).where(t.queues.c.name == "default")).first() is None:
@@ -100,10 +98,6 @@ class Store(HotWrites, StoreWrites):
                 self._wconn = None
             if self._xlock is not None:
                 self._xlock.close()
-        for raw in self._kept:
-            with contextlib.suppress(Exception):
-                raw.close()
-        self._kept.clear()
         self.engine.dispose()
 
     def checkpoint_in_background(self, every_s: float | None = 0.2, limit: int = WAL_LIMIT) -> None:
@@ -204,22 +198,22 @@ class Store(HotWrites, StoreWrites):
 
     @contextlib.contextmanager
     def _hot_read(self) -> Iterator[Any]:
-        """A driver-level cursor for a small read on the hot path (SQLAlchemy's connection and
-        transaction cost more than the read). SQLite: each thread keeps one connection, in
-        autocommit mode, so each statement reads its own snapshot; PostgreSQL: a pooled one."""
+        """A driver-level cursor for a small read on the hot path: a pooled connection without
+        SQLAlchemy's ``Connection`` and transaction, which cost more than the read. On SQLite the
+        connection is in autocommit mode, so each statement reads its own snapshot."""
         if self.dialect != "sqlite":
             with self._read() as conn:
                 yield conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
             return
-        raw = getattr(self._readers, "raw", None)
-        if raw is None:
-            raw = self._readers.raw = self.engine.raw_connection()
-            self._kept.append(raw)
-        cur = raw.driver_connection.cursor()
+        raw = self.engine.raw_connection()
         try:
-            yield cur
+            cur = raw.driver_connection.cursor()  # type: ignore[union-attr]
+            try:
+                yield cur
+            finally:
+                cur.close()
         finally:
-            cur.close()
+            raw.close()  # back to the pool
 
     @contextlib.contextmanager
     def _read(self) -> Iterator[Connection]:
@@ -373,12 +367,15 @@ class Store(HotWrites, StoreWrites):
     def spec_of(self, conn: Connection, row: Any) -> JobSpec:
         m = row._mapping
         key = m["array_id"] if m["array_id"] is not None else m["id"]
+        return self._spec(key, m["kind"], m["spec"],
+                          lambda k: conn.execute(select(t.jobs.c.spec).where(t.jobs.c.id == k)).scalar_one())
+
+    def _spec(self, key: int, kind: str, text: str | None, text_of: Callable[[int], str]) -> JobSpec:
+        """The spec of job (or array) ``key`` from its stored ``text``; an array element stores none,
+        and ``text_of`` reads its array's. Kept by id, for the next read of the same job or array."""
         spec = self._specs.get(key)
         if spec is None:
-            text = m["spec"]
-            if text is None:
-                text = conn.execute(select(t.jobs.c.spec).where(t.jobs.c.id == key)).scalar_one()
-            spec = self._parse_spec(m["kind"], text)
+            spec = self._parse_spec(kind, text if text is not None else text_of(key))
             if len(self._specs) > 4096:
                 self._specs.clear()
             self._specs[key] = spec
@@ -442,18 +439,13 @@ class Store(HotWrites, StoreWrites):
         out: dict[int, tuple[Job, bytes | None, bytes | None]] = {}
         rows = tx.all("SELECT j.id, j.array_id, j.array_index, j.retries_used, j.infra_retries_used, j.kind, j.spec, "
                       f"COALESCE(j.payload, p.data) FROM {_WITH_PAYLOAD} WHERE j.id IN (@)", tuple(job_ids), len(job_ids))
+        def text_of(key: int) -> str:
+            got = tx.one("SELECT spec FROM jobs WHERE id = ?", (key,))
+            assert got is not None
+            return str(got[0])
+
         for jid, arr, index, retries, infra, kind, spec_text, payload in rows:
-            key = arr if arr is not None else jid
-            spec = self._specs.get(key)
-            if spec is None:
-                if spec_text is None:
-                    got = tx.one("SELECT spec FROM jobs WHERE id = ?", (key,))
-                    assert got is not None
-                    spec_text = got[0]
-                spec = self._parse_spec(kind, spec_text)
-                if len(self._specs) > 4096:
-                    self._specs.clear()
-                self._specs[key] = spec
+            spec = self._spec(arr if arr is not None else jid, kind, spec_text, text_of)
             array_payload = None
             if arr is not None and kind == "pickle":
                 array_payload = self._array_payloads.get(arr)
