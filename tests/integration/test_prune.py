@@ -202,3 +202,115 @@ def test_the_cli_prunes_and_refuses_bad_input(home: Path) -> None:
         assert not _exists(store, old) and _exists(store, new)
     finally:
         store.close()
+
+
+def test_vacuum_gives_the_room_back_and_keeps_what_stayed(store: Store, settings: Settings) -> None:
+    big = b"x" * 200_000  # stored beside the job (payloads past the inline limit): room a prune frees
+    old = store.submit([NewJob(make_spec(command=["true"]).model_copy(update={"payload": big}))
+                        for _ in range(60)])
+    _run(store, old)
+    _age(store, old, 10)
+    kept = _ended(store, 0.01)
+    assert prune(store, settings, 86400).jobs == 60
+    sizes = store.vacuum()
+    if store.dialect == "postgresql":
+        assert sizes is None  # VACUUM (ANALYZE): the room is reused, not returned
+    else:
+        assert sizes is not None
+        before, after = sizes
+        assert before > 60 * len(big) > after  # the pruned payloads' pages left the file
+    assert _exists(store, kept) and not _exists(store, old[0])
+    new = store.submit([NewJob(make_spec(command=["true"]))])[0]  # the store goes on as before
+    _run(store, [new])
+    assert store.job(str(new)).state is JobState.SUCCEEDED
+
+
+def test_the_cli_vacuums_after_a_prune_and_refuses_it_with_a_dry_run(home: Path) -> None:
+    s = Settings.load()
+    store = Store(s.db_url)
+    try:
+        old = _ended(store, 10)
+    finally:
+        store.close()
+    both = _cli(home, "prune", "--older-than", "1d", "--dry-run", "--vacuum")
+    assert both.returncode == 2 and "To fix" in both.stderr
+    store = Store(s.db_url)
+    try:
+        assert _exists(store, old)  # the refused command changed nothing
+    finally:
+        store.close()
+    done = _cli(home, "prune", "--older-than", "1d", "--vacuum", "--json")
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert out["jobs"] == 1 and out["vacuumed"] is True and out["db_bytes_after"] <= out["db_bytes_before"]
+    table = _cli(home, "prune", "--older-than", "1d", "--vacuum")
+    assert table.returncode == 0 and "before → after vacuum" in table.stdout
+
+
+def _newest_job(store: Store) -> int:
+    with store.engine.connect() as conn:
+        return int(conn.execute(text("SELECT MAX(id) FROM jobs")).scalar() or 0)
+
+
+def test_a_job_id_is_never_given_twice_and_nothing_outlives_an_attempt_or_event_id(
+        store: Store, settings: Settings) -> None:
+    """A pruned job's id would name a new job: what users noted, and a running controller's caches,
+    would take the new job for the old. Attempt and event ids may come round again, so what is keyed
+    by them goes: a webhook cursor past the newest event left moves back, scratch folders go."""
+    old = [_ended(store, 10) for _ in range(3)]
+    with store.engine.begin() as conn:  # a webhook that has delivered everything so far
+        top = conn.execute(text("SELECT MAX(id) FROM events")).scalar()
+        conn.execute(text("INSERT INTO webhooks (url, project, states, secret, created_at, cursor, delivered) "
+                          "VALUES ('http://127.0.0.1:9/hook', 'default', '[]', 's', 0, :c, 0)"), {"c": top})
+        attempt = conn.execute(text("SELECT MAX(id) FROM attempts")).scalar()
+    scratch = settings.scratch_dir / str(attempt)  # a failed attempt's folder is kept for a look
+    scratch.mkdir(parents=True)
+    (scratch / "left.txt").write_text("by the job")
+    assert prune(store, settings, 86400).jobs == 3
+    assert _newest_job(store) == 0 and not scratch.exists()
+    new = store.submit([NewJob(make_spec(command=["true"]))])[0]
+    _run(store, [new])
+    assert new > max(old)
+    with store.engine.connect() as conn:
+        cursor = conn.execute(text("SELECT cursor FROM webhooks")).scalar()
+        fresh = conn.execute(text("SELECT MIN(id) FROM events WHERE job_id = :j"), {"j": new}).scalar()
+    assert fresh > cursor  # the new job's events are past the cursor: the webhook delivers them
+
+
+def test_a_v9_store_keeps_its_jobs_and_never_gives_their_ids_again(tmp_path: Path) -> None:
+    """Schema v10 rebuilds SQLite's jobs with AUTOINCREMENT, rows and indexes kept."""
+    from tessera.store import schema as t
+
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    s = Settings.load(home=tmp_path / "home")
+    old = Store(url)
+    ids = old.submit([NewJob(make_spec(command=["true"], name=f"j{i}")) for i in range(3)])
+    _run(old, ids)
+    with old.engine.begin() as conn:  # put the table back as v9 made it: ids reused
+        made = conn.execute(text("SELECT sql FROM sqlite_master WHERE name = 'jobs'")).scalar()
+        idx = conn.execute(text("SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'jobs' "
+                                "AND sql IS NOT NULL")).scalars().all()
+        conn.execute(text("ALTER TABLE jobs RENAME TO old_jobs"))
+        conn.execute(text(made.replace("AUTOINCREMENT", "")))
+        conn.execute(text("INSERT INTO jobs SELECT * FROM old_jobs"))
+        conn.execute(text("DROP TABLE old_jobs"))
+        for sql in idx:
+            conn.execute(text(sql.replace("CREATE INDEX", "CREATE INDEX IF NOT EXISTS")))
+        conn.execute(text("DELETE FROM sqlite_sequence"))
+        conn.execute(text("UPDATE meta SET value = '9' WHERE key = 'schema_version'"))
+    old.close()
+    new = Store(url)
+    try:
+        with new.engine.connect() as conn:
+            assert t.schema_version(conn) == len(t.MIGRATIONS)
+            assert "AUTOINCREMENT" in conn.execute(text("SELECT sql FROM sqlite_master WHERE name = 'jobs'")).scalar()
+            names = set(conn.execute(text("SELECT name FROM sqlite_master WHERE type = 'index' "
+                                          "AND tbl_name = 'jobs'")).scalars())
+        assert {"jobs_queue_order", "jobs_project_id", "jobs_array", "jobs_cancel"} <= names
+        assert [new.job(str(i)).spec.name for i in ids] == ["j0", "j1", "j2"]  # every job kept, with its id
+        _age(new, ids, 10)
+        assert prune(new, s, 86400).jobs == 3
+        again = new.submit([NewJob(make_spec(command=["true"]))])[0]
+        assert again > max(ids)
+    finally:
+        new.close()

@@ -240,12 +240,14 @@ def run(
     render.err_console.print(f"submitted {len(ids)} jobs: {', '.join(map(str, ids))}")
     if not wait:
         return
-    jobs = _follow(store, ids, timeout_s)
+    jobs = _follow(s, store, ids, timeout_s)
     render.console.print(summary_table(store, jobs))
     raise typer.Exit(0 if all(j.state is JobState.SUCCEEDED for j in jobs) else 1)
 
 
-def _follow(store: Store, ids: list[int], timeout_s: float | None) -> list[Any]:
+def _follow(s: Settings, store: Store | RemoteStore, ids: list[int], timeout_s: float | None) -> list[Any]:
+    """Show the jobs' progress until all have ended; returns them by id. The bar is redrawn every
+    0.1 s, and at once when the controller says one of them ended (``notices``)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     def units(j: Any) -> tuple[int, int]:
@@ -254,9 +256,11 @@ def _follow(store: Store, ids: list[int], timeout_s: float | None) -> list[Any]:
         return int(j.state in TERMINAL), 1
 
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    untold = contextlib.nullcontext((threading.Event(), False))
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("{task.fields[states]}"), TimeElapsedColumn(), console=render.err_console,
-                  transient=False) as bar:
+                  transient=False) as bar, \
+            notices.watching(s, ids) if isinstance(store, Store) else untold as (ended, _told):
         task = bar.add_task("jobs", total=None, states="")
         while True:
             jobs = store.jobs(ids=ids, limit=len(ids) + 1)
@@ -270,7 +274,8 @@ def _follow(store: Store, ids: list[int], timeout_s: float | None) -> list[Any]:
                 return sorted(jobs, key=lambda j: j.id)
             if deadline is not None and time.monotonic() > deadline:
                 raise WaitTimeoutError(f"jobs still running after {timeout_s:g} s", "wait with `tessera wait ID…`")
-            time.sleep(0.1)
+            ended.wait(0.1)
+            ended.clear()
 
 
 def summary_table(store: Store, jobs: list[Any]) -> Any:

@@ -9,11 +9,13 @@ tells it. A job goes only when nothing still needs it:
 * it is not a step of a workflow that has a step not prunable itself (a workflow goes whole);
 * no webhook has yet to deliver one of its events.
 
-With it go its events, attempts, result, payload, resource samples, spot records, dependency rows
-and log files, and its local checkpoints. What its attempts cost stays counted: it is added to
-``pruned_spend`` per project, which budgets add to the spend of the attempts still stored. Jobs
-go in batches, one transaction each, so a running controller waits at most one batch for the
-write lock. The audit log, append-only, is never touched.
+With it go its events, attempts, result, payload, resource samples, spot records, dependency rows,
+log files, scratch folders and local checkpoints. What its attempts cost stays counted: it is added
+to ``pruned_spend`` per project, which budgets add to the spend of the attempts still stored. A job
+id is never given again (on SQLite ``jobs`` numbers with AUTOINCREMENT, schema v10); attempt and
+event ids may be, so nothing outlives their rows: a webhook cursor past the newest event left moves
+back to it. Jobs go in batches, one transaction each, so a running controller waits at most one
+batch for the write lock. The audit log, append-only, is never touched.
 """
 
 from __future__ import annotations
@@ -182,7 +184,7 @@ def _delete(store: Store, settings: Settings, ids: list[int], rates: Sequence[Ra
         rows = conn.exec_driver_sql(
             f"SELECT a.id, a.job_id, a.number, a.stdout_path, a.stderr_path, j.array_id FROM attempts a "
             f"JOIN jobs j ON j.id = a.job_id WHERE a.job_id IN ({inn})").all()
-        logs = [r[1:] for r in rows]
+        logs = list(rows)
         wfs = [r[0] for r in conn.exec_driver_sql(
             f"SELECT DISTINCT workflow_id FROM workflow_steps WHERE job_id IN ({inn})")]
         out.events += conn.exec_driver_sql(f"DELETE FROM events WHERE job_id IN ({inn})").rowcount
@@ -196,6 +198,10 @@ def _delete(store: Store, settings: Settings, ids: list[int], rates: Sequence[Ra
             conn.exec_driver_sql(f"DELETE FROM workflows WHERE id IN ({_in(wfs)})")
             out.workflows += len(wfs)
         conn.exec_driver_sql(f"DELETE FROM jobs WHERE id IN ({inn})")
+        # SQLite numbers a new event after the largest id left: a webhook cursor past it would skip
+        # the next events (those past it were this prune's, all delivered); job ids never come again
+        conn.exec_driver_sql("UPDATE webhooks SET cursor = (SELECT COALESCE(MAX(id), 0) FROM events) "
+                             "WHERE cursor > (SELECT COALESCE(MAX(id), 0) FROM events)")
         for project, usd in spend.items():
             _carry(conn, project, usd, now)
     out.jobs += len(ids)
@@ -215,14 +221,15 @@ def _carry(conn: Connection, project: str, usd: float, now: float) -> None:
 
 
 def _remove_files(settings: Settings, ids: Iterable[int], logs: Sequence[Any], out: Pruned) -> None:
-    """Log files of the pruned attempts, arrays' log folders and the jobs' local checkpoints
-    (``ids``: every pruned job, elements included)."""
+    """Log files and scratch folders of the pruned attempts, arrays' log folders and the jobs' local
+    checkpoints (``ids``: every pruned job, elements included)."""
     from tessera.runtime.env import checkpoint_root, local_dir
 
     home = str(settings.home)
     paths: set[str] = set()
     folders: set[str] = set()
-    for job_id, number, stdout, stderr, array_id in logs:
+    for attempt_id, job_id, number, stdout, stderr, array_id in logs:
+        folders.add(os.path.join(str(settings.scratch_dir), str(attempt_id)))  # a failed attempt's is kept
         if array_id is not None:  # elements log under their array's folder, which goes whole
             folders.add(os.path.join(home, "logs", str(array_id)))
             continue

@@ -79,6 +79,7 @@ jobs = Table(
     Column("lease_owner", String(64)),
     Column("lease_expires_at", Float),
     Column("cancel_requested", Boolean, nullable=False, default=False, server_default=false()),
+    sqlite_autoincrement=True,  # a job id is never given twice (``_v10_job_ids_never_reused``)
 )
 Index("jobs_queue_order", jobs.c.state, jobs.c.queue_priority.desc(), jobs.c.priority.desc(), jobs.c.id)
 # Partial indexes (schema v7): a non-array job has no entry in ``jobs_array``, and a job nobody asked
@@ -485,3 +486,47 @@ def _v9_pruned_spend(conn: Connection) -> None:
 
 
 MIGRATIONS.append(_v9_pruned_spend)
+
+
+# ---------------------------------------------------------------- job ids are never given twice
+
+def _v10_job_ids_never_reused(conn: Connection) -> None:
+    """SQLite gives a new row the largest id in its table plus one, so once ``tessera prune`` had
+    deleted the newest jobs their ids came round again: what users had noted, log folders, and the
+    caches of a controller still running would take the new job for the pruned one. AUTOINCREMENT
+    never gives an id twice (SQLite keeps the largest in ``sqlite_sequence``, written in the same
+    commit); PostgreSQL's sequences never did. Attempt and event ids may come round again after a
+    prune: nothing outside their rows outlives them (prune removes attempts' scratch folders and
+    moves webhook cursors back), and AUTOINCREMENT on them as well made one-by-one submission
+    about 7 % slower (docs/benchmarks.md).
+    This rebuilds SQLite's ``jobs`` with AUTOINCREMENT, its rows and indexes kept."""
+    if conn.dialect.name != "sqlite":
+        return
+    made = conn.execute(text("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'jobs'")).scalar()
+    if made is not None and "AUTOINCREMENT" not in made.upper():  # else created by this version: so already
+        _rebuild(conn, jobs)
+
+
+def _rebuild(conn: Connection, table: Table) -> None:
+    """SQLite's way to change how a table was created: a new table, the rows copied, the indexes made again."""
+    from sqlalchemy.schema import CreateTable
+
+    name = table.name
+    have = [row[1] for row in conn.execute(text(f'PRAGMA table_info("{name}")'))]
+    if set(have) != {c.name for c in table.columns}:
+        raise RuntimeError(f"table {name} has columns {sorted(have)}, not the ones this version of tessera "
+                           f"expects ({sorted(c.name for c in table.columns)}); it was changed by hand")
+    indexes = conn.execute(text("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = :n "
+                                "AND sql IS NOT NULL"), {"n": name}).all()
+    for index, _sql in indexes:
+        conn.execute(text(f'DROP INDEX "{index}"'))
+    conn.execute(text(f'ALTER TABLE "{name}" RENAME TO "_old_{name}"'))
+    conn.execute(CreateTable(table))
+    cols = ", ".join(f'"{c}"' for c in have)
+    conn.execute(text(f'INSERT INTO "{name}" ({cols}) SELECT {cols} FROM "_old_{name}"'))  # sets sqlite_sequence
+    conn.execute(text(f'DROP TABLE "_old_{name}"'))
+    for _index, sql in indexes:
+        conn.execute(text(sql))
+
+
+MIGRATIONS.append(_v10_job_ids_never_reused)

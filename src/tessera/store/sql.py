@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -52,6 +53,11 @@ _ACTIVE = [JobState.STARTING.value, JobState.RUNNING.value]
 def _bytes(data: Any) -> bytes | None:
     """A BLOB as bytes (psycopg returns ``memoryview``)."""
     return None if data is None else bytes(data)
+
+
+def _file_bytes(path: str) -> int:
+    """The bytes of a SQLite database and its write-ahead log on disk."""
+    return sum(os.path.getsize(p) for p in (path, path + "-wal") if os.path.exists(p))
 
 
 def _split(payload: bytes | None) -> tuple[bytes | None, bytes | None]:
@@ -136,6 +142,36 @@ class Store(HotWrites, StoreWrites):
             return
         with self._wlock:
             yield
+
+    def vacuum(self) -> tuple[int, int] | None:
+        """Give back the room that deletions (``tessera prune``) left in the database.
+
+        SQLite: ``VACUUM`` rewrites the file without its free pages, then a TRUNCATE checkpoint
+        empties the write-ahead log (which the rewrite filled with the whole database). It holds the
+        turn at writing throughout, so every writer, a running controller's too, waits about as
+        long as copying the file takes; readers go on. Returns the bytes of the database and its log
+        before and after (the log stays if a reader was in the middle of a read). PostgreSQL:
+        ``VACUUM (ANALYZE)`` makes the room reusable by later rows without returning it to the
+        filesystem and without blocking anyone (``VACUUM FULL`` would, on every table); returns None.
+        """
+        if self.dialect == "postgresql":
+            with translated("vacuuming the store"), \
+                    self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.exec_driver_sql("VACUUM (ANALYZE)")
+            return None
+        path = self.engine.url.database
+        if not path or path == ":memory:":
+            return None
+        before = _file_bytes(path)
+        with translated("vacuuming the store"), self._wlock, self._held():
+            raw = self.engine.raw_connection()
+            try:
+                driver: Any = raw.driver_connection  # autocommit (``make_engine``): VACUUM needs no transaction
+                driver.execute("VACUUM")
+                driver.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+            finally:
+                raw.close()
+        return before, _file_bytes(path)
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[Connection]:
