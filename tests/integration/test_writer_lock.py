@@ -17,11 +17,13 @@ from pathlib import Path
 
 import pytest
 
+from tessera.errors import StoreError
 from tessera.models.spec import make_spec
 from tessera.models.states import JobState, Reason
 from tessera.store import Claim, End, Move, NewJob, Store
 from tessera.store.engine import WriterLock
 from tessera.store.sql import PARSED_TEXT_MAX
+from tests.conftest import wait_for
 
 HOLDER = """
 import fcntl, os, sys, time
@@ -89,6 +91,68 @@ def test_the_turn_is_held_for_each_write_and_given_back(tmp_path: Path, path: st
             os.close(fd)
     finally:
         store.close()
+
+
+def _free(path: str) -> bool:
+    """Whether another open of the lock file can take the turn at once."""
+    fd = os.open(path, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)
+
+
+def test_a_holder_that_never_lets_go_gets_a_writer_an_error_naming_it(tmp_path: Path) -> None:
+    """A stopped holder (SIGSTOP, a debugger) must not hang the others for ever: after the wait
+    limit a write fails with a ``StoreError`` naming the holder's pid, having stored nothing; the
+    thread left blocked in ``flock`` serves the next write once the holder is gone, and gives
+    the turn back after it."""
+    db = tmp_path / "t.db"
+    store = Store(f"sqlite:///{db}")
+    assert store._xlock is not None
+    store._xlock.wait_s = 0.3  # 60 s by default, as SQLite's busy timeout
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, f"{db}-writer"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        os.kill(holder.pid, signal.SIGSTOP)
+        before = store.counts()
+        for _ in range(2):  # the second write waits on the thread the first one left blocked
+            with pytest.raises(StoreError, match=f"pid {holder.pid}") as e:
+                store.submit([NewJob(make_spec(command=["true"]))])
+            assert "let it go on or end it" in str(e.value)
+        assert store.counts() == before
+        assert [t.name for t in threading.enumerate()].count("tessera-writer-lock") == 1
+        os.kill(holder.pid, signal.SIGKILL)
+        holder.wait()
+        store._xlock.wait_s = 60
+        (jid,) = store.submit([NewJob(make_spec(command=["true"]))])
+        assert store.job(jid).state is JobState.RUNNABLE
+        assert _free(f"{db}-writer")  # given back after the write
+    finally:
+        holder.kill()
+        holder.wait()
+        store.close()
+
+
+def test_a_turn_that_comes_after_its_writer_gave_up_is_given_back(tmp_path: Path) -> None:
+    db = tmp_path / "t.db"
+    lock = WriterLock(str(db), wait_s=0.2)
+    other = os.open(f"{db}-writer", os.O_RDWR)
+    try:
+        fcntl.flock(other, fcntl.LOCK_EX)
+        with pytest.raises(StoreError), lock.held():
+            pass
+        fcntl.flock(other, fcntl.LOCK_UN)  # the blocked thread gets it, for nobody: it lets go
+        wait_for(lambda: _free(f"{db}-writer"), 30, "the turn given back")
+        with lock.held():
+            assert not _free(f"{db}-writer")
+        assert _free(f"{db}-writer")
+    finally:
+        os.close(other)
+        lock.close()
 
 
 def test_without_a_lock_file_writes_are_guarded_by_sqlite_alone(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ import os
 import sqlite3
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -154,6 +155,10 @@ class Checkpointer:
         self._conn.close()
 
 
+WRITE_WAIT_S = 60.0  # how long a writer waits for its turn, as for SQLite's own lock (busy_timeout)
+SPIN_S = 200e-6  # a contended writer first retries this long (one transaction's time), yielding the CPU
+
+
 class WriterLock:
     """The turn at writing among the processes sharing one SQLite file: an ``flock`` on a file
     beside it (``tessera.db-writer``), taken for each write transaction.
@@ -165,11 +170,21 @@ class WriterLock:
     not take this lock, such as an older tessera, is still kept out by it); the kernel drops the
     ``flock`` of a process that dies. Threads of one process take turns at the store's own lock
     first, so one thread per process waits here.
+
+    A holder that neither goes on nor dies (stopped with Ctrl-Z or SIGSTOP, held in a debugger)
+    must not keep the others waiting for ever: a writer gives up after ``wait_s`` with a
+    ``StoreError`` naming it. Linux has no ``flock`` with a time limit, so a writer that still
+    finds the turn taken after ``SPIN_S`` of retries asks a thread of the lock's (``_Waiter``,
+    started at the first such wait) to block in ``flock`` for it, and waits for that thread with a
+    time limit.
     """
 
-    def __init__(self, db_path: str) -> None:
+    def __init__(self, db_path: str, wait_s: float = WRITE_WAIT_S) -> None:
+        self.path = db_path + "-writer"
+        self.wait_s = wait_s
+        self._waiter: _Waiter | None = None
         try:
-            self._fd: int | None = os.open(db_path + "-writer", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            self._fd: int | None = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         except OSError as e:  # a read-only folder: SQLite's own lock alone
             logger.debug("no writer lock beside %s: %s", db_path, e)
             self._fd = None
@@ -180,13 +195,115 @@ class WriterLock:
         if fd is None:
             yield
             return
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        self._take(fd)
         try:
             yield
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
 
+    def _take(self, fd: int) -> None:
+        waiter = self._waiter
+        if waiter is None or not waiter.blocked:  # (else it will get the turn: a flock of ours would too)
+            end = 0.0
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    return
+                except BlockingIOError:
+                    now = time.perf_counter()
+                    end = end or now + SPIN_S
+                    if now >= end:
+                        break
+                    os.sched_yield()
+        if waiter is None:
+            waiter = self._waiter = _Waiter(fd)
+        if waiter.take(self.wait_s):
+            return
+        holders = ", ".join(map(str, lock_holders(self.path))) or "unknown"
+        raise StoreError(
+            f"another process has held the store's write lock ({self.path}) for over {self.wait_s:g} s "
+            f"(pid {holders})",
+            "if that tessera process is stopped (Ctrl-Z, a debugger), let it go on or end it; then try again",
+        )
+
     def close(self) -> None:
         if self._fd is not None:
-            os.close(self._fd)
+            if self._waiter is not None:
+                self._waiter.close()  # its thread closes the file, once out of flock
+            else:
+                os.close(self._fd)
             self._fd = None
+
+
+class _Waiter:
+    """A thread that blocks in ``flock`` for this process's writers, who wait for it with a limit.
+
+    Requests are numbered. A writer that gave up leaves the thread blocked; when the turn comes, it
+    goes to the writer waiting then, if any, or back at once. While the thread is blocked, the next
+    writer asks it rather than call ``flock`` itself: two flocks on one file description would both
+    succeed, and the thread giving the turn back would end the writer's too.
+    """
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._cv = threading.Condition()
+        self._asked = 0  # requests made (one at a time: one thread per process writes)
+        self._given = 0  # requests answered: with the turn, or by giving it back
+        self._gave_up = 0  # the last request whose writer stopped waiting
+        self.blocked = False  # in flock now
+        self._closing = False
+        threading.Thread(target=self._run, name="tessera-writer-lock", daemon=True).start()
+
+    def _run(self) -> None:
+        while True:
+            with self._cv:
+                self._cv.wait_for(lambda: self._asked > self._given or self._closing)
+                if self._closing:
+                    break
+                self.blocked = True
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+            with self._cv:
+                self.blocked = False
+                if self._closing:
+                    break
+                n = self._asked
+                if n <= self._gave_up:
+                    fcntl.flock(self._fd, fcntl.LOCK_UN)  # nobody waits for it any more
+                self._given = n
+                self._cv.notify_all()
+        os.close(self._fd)
+
+    def take(self, timeout: float) -> bool:
+        """Whether the turn came within ``timeout`` seconds (then the caller holds it)."""
+        with self._cv:
+            self._asked += 1
+            n = self._asked
+            self._cv.notify_all()
+            if self._cv.wait_for(lambda: self._given >= n, timeout):
+                return True
+            self._gave_up = n
+            return False
+
+    def close(self) -> None:
+        """The lock is closing: the thread closes the file, now if it waits for a request, or once
+        it is out of ``flock``."""
+        with self._cv:
+            self._closing = True
+            self._cv.notify_all()
+
+
+def lock_holders(path: str) -> list[int]:
+    """The pids holding an ``flock`` on ``path``, from Linux's ``/proc/locks``; empty where unknown."""
+    try:
+        st = os.stat(path)
+        with open("/proc/locks") as f:
+            rows = f.read().splitlines()
+    except OSError:
+        return []
+    inode = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+    pids = []
+    for row in rows:
+        parts = row.split()  # "1: FLOCK ADVISORY WRITE 1234 00:2a:5678 0 EOF"; a waiter's has "->" after "1:"
+        if len(parts) >= 6 and parts[1] == "FLOCK" and parts[5] == inode:
+            pids.append(int(parts[4]))
+    return pids
