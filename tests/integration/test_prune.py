@@ -314,3 +314,27 @@ def test_a_v9_store_keeps_its_jobs_and_never_gives_their_ids_again(tmp_path: Pat
         assert again > max(ids)
     finally:
         new.close()
+
+
+def test_prune_and_vacuum_under_a_running_controller(home: Path) -> None:
+    """``tessera prune --vacuum`` while a background controller runs: the controller waits for the
+    rewrite, goes on, and the next jobs get ids of their own and their own results."""
+    from tessera.client import Client
+    from tessera.controller import daemon
+    from tests import fixtures
+
+    s = Settings.load()
+    daemon.ensure_running(s)
+    try:
+        with Client() as c:
+            old = [c.submit(fixtures.square, 2) for _ in range(20)]
+            assert [h.result(60) for h in old] == [4] * 20
+            _age(c.store, [h.id for h in old], 10)
+            done = _cli(home, "prune", "--older-than", "1d", "--vacuum", "--json")
+            assert done.returncode == 0, done.stderr
+            assert json.loads(done.stdout)["jobs"] == 20
+            new = [c.submit(fixtures.square, i) for i in range(5)]
+            assert [h.result(60) for h in new] == [0, 1, 4, 9, 16]
+            assert min(h.id for h in new) > max(h.id for h in old)
+    finally:
+        daemon.stop(s)
