@@ -338,3 +338,15 @@ def test_prune_and_vacuum_under_a_running_controller(home: Path) -> None:
             assert min(h.id for h in new) > max(h.id for h in old)
     finally:
         daemon.stop(s)
+
+
+def test_a_process_that_read_a_pruned_job_reads_the_next_job_as_itself(store: Store, settings: Settings) -> None:
+    """A store keeps the specs it read by job id: with ids given twice, a controller that had read
+    the pruned job would have read the new one as it and run the pruned job's command."""
+    old = store.submit([NewJob(make_spec(command=["echo", "old"]))])[0]
+    assert store.job(str(old)).spec.command == ("echo", "old")  # read, and kept by id
+    _run(store, [old])
+    _age(store, [old], 10)
+    assert prune(store, settings, 86400).jobs == 1
+    new = store.submit([NewJob(make_spec(command=["echo", "new"]))])[0]
+    assert store.job(str(new)).spec.command == ("echo", "new")
