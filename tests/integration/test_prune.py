@@ -277,16 +277,9 @@ def test_a_job_id_is_never_given_twice_and_nothing_outlives_an_attempt_or_event_
     assert fresh > cursor  # the new job's events are past the cursor: the webhook delivers them
 
 
-def test_a_v9_store_keeps_its_jobs_and_never_gives_their_ids_again(tmp_path: Path) -> None:
-    """Schema v10 rebuilds SQLite's jobs with AUTOINCREMENT, rows and indexes kept."""
-    from tessera.store import schema as t
-
-    url = f"sqlite:///{tmp_path / 'store.db'}"
-    s = Settings.load(home=tmp_path / "home")
-    old = Store(url)
-    ids = old.submit([NewJob(make_spec(command=["true"], name=f"j{i}")) for i in range(3)])
-    _run(old, ids)
-    with old.engine.begin() as conn:  # put the table back as v9 made it: ids reused
+def _as_v9(store: Store) -> None:
+    """Put ``jobs`` back as schema v9 made it (no AUTOINCREMENT: ids reused)."""
+    with store.engine.begin() as conn:
         made = conn.execute(text("SELECT sql FROM sqlite_master WHERE name = 'jobs'")).scalar()
         idx = conn.execute(text("SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'jobs' "
                                 "AND sql IS NOT NULL")).scalars().all()
@@ -298,6 +291,18 @@ def test_a_v9_store_keeps_its_jobs_and_never_gives_their_ids_again(tmp_path: Pat
             conn.execute(text(sql.replace("CREATE INDEX", "CREATE INDEX IF NOT EXISTS")))
         conn.execute(text("DELETE FROM sqlite_sequence"))
         conn.execute(text("UPDATE meta SET value = '9' WHERE key = 'schema_version'"))
+
+
+def test_a_v9_store_keeps_its_jobs_and_never_gives_their_ids_again(tmp_path: Path) -> None:
+    """Schema v10 rebuilds SQLite's jobs with AUTOINCREMENT, rows and indexes kept."""
+    from tessera.store import schema as t
+
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    s = Settings.load(home=tmp_path / "home")
+    old = Store(url)
+    ids = old.submit([NewJob(make_spec(command=["true"], name=f"j{i}")) for i in range(3)])
+    _run(old, ids)
+    _as_v9(old)
     old.close()
     new = Store(url)
     try:
@@ -350,3 +355,26 @@ def test_a_process_that_read_a_pruned_job_reads_the_next_job_as_itself(store: St
     assert prune(store, settings, 86400).jobs == 1
     new = store.submit([NewJob(make_spec(command=["echo", "new"]))])[0]
     assert store.job(str(new)).spec.command == ("echo", "new")
+
+
+def test_a_v9_jobs_table_changed_by_hand_is_refused_and_left_as_it_was(tmp_path: Path) -> None:
+    from tessera.errors import StoreError
+    from tessera.store import schema as t
+
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    old = Store(url)
+    jid = old.submit([NewJob(make_spec(command=["true"], name="kept"))])[0]
+    _as_v9(old)
+    with old.engine.begin() as conn:
+        conn.execute(text("ALTER TABLE jobs ADD COLUMN mine TEXT"))
+    old.close()
+    with pytest.raises(StoreError, match="cannot migrate table jobs") as e:
+        Store(url)
+    assert "tessera made it" in str(e.value)
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(url)
+    with engine.connect() as conn:  # the migration's transaction rolled back: v9, the job still there
+        assert t.schema_version(conn) == 9
+        assert conn.execute(text("SELECT name FROM jobs WHERE id = :j"), {"j": jid}).scalar() == "kept"
+    engine.dispose()

@@ -22,6 +22,8 @@ from sqlalchemy import (
     true,
 )
 
+from tessera.errors import StoreError
+
 metadata = MetaData()
 
 meta = Table(
@@ -514,8 +516,9 @@ def _rebuild(conn: Connection, table: Table) -> None:
     name = table.name
     have = [row[1] for row in conn.execute(text(f'PRAGMA table_info("{name}")'))]
     if set(have) != {c.name for c in table.columns}:
-        raise RuntimeError(f"table {name} has columns {sorted(have)}, not the ones this version of tessera "
-                           f"expects ({sorted(c.name for c in table.columns)}); it was changed by hand")
+        raise StoreError(f"cannot migrate table {name}: it has columns {sorted(have)}, not the ones this version "
+                         f"of tessera expects ({sorted(c.name for c in table.columns)})",
+                         "put the table back as tessera made it (it was changed by hand), or use a new TESSERA_HOME")
     indexes = conn.execute(text("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = :n "
                                 "AND sql IS NOT NULL"), {"n": name}).all()
     for index, _sql in indexes:
