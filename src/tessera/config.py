@@ -60,6 +60,11 @@ class Settings:
     def scratch_dir(self) -> Path:
         return self.home / "scratch"
 
+    def scratch_path(self, attempt_id: int) -> str:
+        """An attempt's scratch folder (``TESSERA_SCRATCH_DIR``), made by its executor and removed
+        once it succeeded; a failed attempt's stays for a look until ``tessera prune``."""
+        return f"{self.home}/scratch/{attempt_id}"
+
     @property
     def socket_path(self) -> Path:
         return self.home / "controller.sock"

@@ -256,11 +256,9 @@ def _follow(s: Settings, store: Store | RemoteStore, ids: list[int], timeout_s: 
         return int(j.state in TERMINAL), 1
 
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
-    untold = contextlib.nullcontext((threading.Event(), False))
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("{task.fields[states]}"), TimeElapsedColumn(), console=render.err_console,
-                  transient=False) as bar, \
-            notices.watching(s, ids) if isinstance(store, Store) else untold as (ended, _told):
+                  transient=False) as bar, _watching(s, store, ids) as (ended, _told):
         task = bar.add_task("jobs", total=None, states="")
         while True:
             jobs = store.jobs(ids=ids, limit=len(ids) + 1)
@@ -433,8 +431,7 @@ def wait(
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
     # told by the controller when one ends (``notices``); a look every 0.25 s all the same, since
     # a notice may be lost, and every 50 ms where nothing can tell (a server's store, no controller)
-    untold = contextlib.nullcontext((threading.Event(), False))
-    with notices.watching(s, ids) if isinstance(store, Store) else untold as (ended, told):
+    with _watching(s, store, ids) as (ended, told):
         while True:
             jobs = _states(store, ids)
             if all(j.state in TERMINAL for j in jobs):
@@ -450,6 +447,15 @@ def wait(
     for j in jobs:
         render.console.print(f"{j.ref} {render.styled(j.state.value)}")
     raise typer.Exit(0 if all(j.state is JobState.SUCCEEDED for j in jobs) else 1)
+
+
+def _watching(s: Settings, store: Store | RemoteStore,
+              ids: list[int]) -> contextlib.AbstractContextManager[tuple[threading.Event, bool]]:
+    """``notices.watching`` for this home's store; a server's store (``TESSERA_URL``) has no
+    controller here to tell: ``(an event never set, False)``, and the caller polls."""
+    if isinstance(store, Store):
+        return notices.watching(s, ids)
+    return contextlib.nullcontext((threading.Event(), False))
 
 
 def _states(store: Store | RemoteStore, ids: list[int]) -> list[Job]:

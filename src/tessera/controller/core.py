@@ -111,7 +111,6 @@ class Controller:
         self._cands: list[Candidate] = []
         self._exhausted = False  # the cache holds every runnable job: no need to read again when empty
         self._caps: dict[int, int | None] = {}
-        self._scratch = str(settings.scratch_dir)
         self._small_run_s: float | None = None  # moving average of small Python jobs' run time
         self.started_at = time.time()
         store.checkpoint_in_background()
@@ -384,7 +383,7 @@ class Controller:
         for e in ends:
             self._reasons.pop(e.job_id, None)
             if e.attempt_id in commands and e.job_id in committed and e.job_dst is JobState.SUCCEEDED:
-                shutil.rmtree(f"{self._scratch}/{e.attempt_id}", ignore_errors=True)  # workers clear their own
+                shutil.rmtree(self.settings.scratch_path(e.attempt_id), ignore_errors=True)  # workers clear their own
         if failed_arrays:
             self._array_failures(failed_arrays)
         for e in ends:
@@ -661,15 +660,16 @@ class Controller:
         own, arr = payload if payload is not None else (None, None)
         if job.array_id is None:
             arr = None  # only array elements run their array's payload
+        scratch = self.settings.scratch_path(attempt_id)
         return Launch(
             attempt_id=attempt_id, job_id=job.id, ref=job.ref, kind=spec.kind, placement=p, attempt_number=number,
             command=spec.command, function=spec.function, args=spec.args, kwargs=spec.kwargs,
             kernel=spec.kernel, params=spec.params, payload=own, array_payload=arr, array_id=job.array_id,
-            array_index=job.array_index, env=self.spot.env(job, attempt_id, f"{self._scratch}/{attempt_id}", p.cpus),
+            array_index=job.array_index, env=self.spot.env(job, attempt_id, scratch, p.cpus),
             cwd=spec.cwd, timeout_s=spec.timeout_s,
             stdout_path=self.settings.log_path(job, number, "stdout"),
             stderr_path=self.settings.log_path(job, number, "stderr"),
-            scratch_dir=f"{self._scratch}/{attempt_id}", queue=spec.queue,
+            scratch_dir=scratch, queue=spec.queue,
         )
 
     def _beat(self, now: float) -> None:

@@ -229,7 +229,7 @@ def _remove_files(settings: Settings, ids: Iterable[int], logs: Sequence[Any], o
     paths: set[str] = set()
     folders: set[str] = set()
     for attempt_id, job_id, number, stdout, stderr, array_id in logs:
-        folders.add(os.path.join(str(settings.scratch_dir), str(attempt_id)))  # a failed attempt's is kept
+        folders.add(settings.scratch_path(attempt_id))  # a failed attempt's is kept
         if array_id is not None:  # elements log under their array's folder, which goes whole
             folders.add(os.path.join(home, "logs", str(array_id)))
             continue

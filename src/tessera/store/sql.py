@@ -87,8 +87,9 @@ class Store(HotWrites, StoreWrites):
         self._checkpointer: Checkpointer | None = None
         self._queues: set[str] = set()  # queue names seen (queues are never deleted)
         path = self.engine.url.database if self.dialect == "sqlite" else None
+        self._file = path if path and path != ":memory:" else None  # a SQLite database on disk
         # ... and the processes sharing the file take turns at ``WriterLock``, one transaction each
-        self._xlock = WriterLock(path) if path and path != ":memory:" else None
+        self._xlock = WriterLock(self._file) if self._file else None
         with translated("migrating the schema"), self._write() as conn:
             t.migrate(conn)
             if conn.execute(select(t.queues.c.name).where(t.queues.c.name == "default")).first() is None:
@@ -159,8 +160,8 @@ class Store(HotWrites, StoreWrites):
                     self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
                 conn.exec_driver_sql("VACUUM (ANALYZE)")
             return None
-        path = self.engine.url.database
-        if not path or path == ":memory:":
+        path = self._file
+        if path is None:
             return None
         before = _file_bytes(path)
         with translated("vacuuming the store"), self._wlock, self._held():
